@@ -1,0 +1,35 @@
+#include "v2x/apps/config_registry.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "v2x/apps/config_yaml.hpp"
+
+namespace v2x::apps {
+namespace {
+
+// folder under config/ → loader. Each module that owns a config kind adds one line here.
+const std::map<std::string, std::function<void(const std::string&)>>& registry() {
+  static const std::map<std::string, std::function<void(const std::string&)>> r = {
+  };
+  return r;
+}
+
+}  // namespace
+
+void validate_config_file(const std::string& file) {
+  const std::string kind = std::filesystem::path(file).parent_path().filename().string();
+  const auto& r = registry();
+  auto it = r.find(kind);
+  if (it == r.end()) throw ConfigError(file, "", "no config kind for folder '" + kind + "'");
+  it->second(file);
+}
+
+std::vector<std::string> config_kinds() {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : registry()) out.push_back(k);
+  return out;
+}
+
+}  // namespace v2x::apps
