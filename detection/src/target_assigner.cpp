@@ -101,6 +101,20 @@ void TargetAssigner::assign(std::span<const Box3D> gt, AssignmentTargets& out) c
       gy1 = std::max(gy1, c.y());
     }
     const double g_area = box.bev_area();
+    // Second bound, in the GT's own frame: the anchor's axis-aligned box there against the GT rectangle.
+    // (For 0°/90° anchors the world-frame bound equals the anchor-frame one; this adds the GT-frame view.)
+    const double cg = std::cos(box.yaw_rad), sg = std::sin(box.yaw_rad);
+    const double ghl = 0.5 * box.l_m, ghw = 0.5 * box.w_m;
+    thread_local std::vector<double> ghx, ghy;
+    ghx.resize(A);
+    ghy.resize(A);
+    for (int a = 0; a < A; ++a) {
+      const float* ab = anchors_.box(a);
+      const double phi = double(ab[6]) - box.yaw_rad;
+      const double c = std::abs(std::cos(phi)), s = std::abs(std::sin(phi));
+      ghx[a] = 0.5 * (c * ab[3] + s * ab[4]);
+      ghy[a] = 0.5 * (s * ab[3] + c * ab[4]);
+    }
     // Cells whose anchor centre cx satisfies gx0 - hx < cx < gx1 + hx, cx = x0 + (ix + 0.5) * cell.
     const int ix_lo = std::max(0, static_cast<int>(std::ceil((gx0 - hx_max - x0) / cell - 0.5)));
     const int ix_hi = std::min(W - 1, static_cast<int>(std::floor((gx1 + hx_max - x0) / cell - 0.5)));
@@ -117,8 +131,13 @@ void TargetAssigner::assign(std::span<const Box3D> gt, AssignmentTargets& out) c
           const double ox = std::min(cx + half_ext_x_[a], gx1) - std::max(cx - half_ext_x_[a], gx0);
           const double oy = std::min(cy + half_ext_y_[a], gy1) - std::max(cy - half_ext_y_[a], gy0);
           if (ox <= 0 || oy <= 0) continue;
-          // The exact intersection lies inside both axis-aligned boxes and inside each box.
-          const double inter_ub = std::min({ox * oy, area_[a], g_area});
+          const double dx = cx - box.center.x(), dy = cy - box.center.y();
+          const double u = cg * dx + sg * dy, v = -sg * dx + cg * dy;  // anchor centre in the GT frame
+          const double ou = std::min(u + ghx[a], ghl) - std::max(u - ghx[a], -ghl);
+          const double ov = std::min(v + ghy[a], ghw) - std::max(v - ghy[a], -ghw);
+          if (ou <= 0 || ov <= 0) continue;  // separated along a GT axis: IoU = 0
+          // The exact intersection lies inside both bounding boxes (world frame, GT frame) and inside each box.
+          const double inter_ub = std::min({ox * oy, ou * ov, area_[a], g_area});
           const double bound = inter_ub / (area_[a] + g_area - inter_ub);
           cand.push_back({bound, (static_cast<std::int64_t>(iy) * W + ix) * A + a});
         }
