@@ -55,7 +55,7 @@ class Fuser {
   virtual DetectionList fuse(const EgoInput& ego, const std::vector<PeerInput>& peers, FusionStats* stats) = 0;
 };
 
-}  // namespace v2x
+}  // namespace v2x::fusion
 
 template <>
 struct v2x::EnumNames<v2x::fusion::FusionMethod> {
