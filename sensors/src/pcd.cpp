@@ -8,6 +8,8 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <sstream>
+#include <vector>
 
 #include "file_util.hpp"
 
@@ -66,11 +68,134 @@ std::optional<Error> check_field(const pcl::PCLPointCloud2& c, const pcl::PCLPoi
   return std::nullopt;
 }
 
+// PCL 1.13 dereferences out-of-bounds memory on some truncated or inconsistent headers (observed: a file cut
+// inside the header segfaults in PCDReader::read), so the header and body sizes are checked here first, and only
+// a file that passes is handed to PCL. Hand-written because PCL offers no safe validation entry point.
+std::optional<Error> validate_pcd(const fs::path& file, const std::string& bytes) {
+  std::size_t pos = 0;
+  std::vector<std::string> fields;
+  std::vector<int> sizes, counts;
+  std::vector<char> types;
+  long long width = -1, height = 1, points = -1;
+  std::string data;
+  auto header_err = [&](const std::string& field, const std::string& what) {
+    return file_error(ErrorCode::Corrupt, file, "header field '" + field + "': " + what);
+  };
+  while (pos < bytes.size()) {
+    std::size_t eol = bytes.find('\n', pos);
+    if (eol == std::string::npos) eol = bytes.size();
+    std::string line = bytes.substr(pos, eol - pos);
+    pos = std::min(eol + 1, bytes.size());
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    std::string key;
+    ls >> key;
+    std::vector<std::string> tok;
+    for (std::string t; ls >> t;) tok.push_back(t);
+    auto ints = [&](std::vector<int>& out) -> bool {
+      out.clear();
+      for (const auto& t : tok) {
+        try {
+          std::size_t used = 0;
+          const int v = std::stoi(t, &used);
+          if (used != t.size()) return false;
+          out.push_back(v);
+        } catch (const std::exception&) { return false; }
+      }
+      return true;
+    };
+    auto one = [&](long long& out) -> bool {
+      if (tok.size() != 1) return false;
+      try {
+        std::size_t used = 0;
+        out = std::stoll(tok[0], &used);
+        return used == tok[0].size() && out >= 0;
+      } catch (const std::exception&) { return false; }
+    };
+    if (key == "VERSION" || key == "VIEWPOINT") continue;
+    if (key == "FIELDS" || key == "COLUMNS") { fields = tok; continue; }
+    if (key == "SIZE") { if (!ints(sizes)) return header_err("SIZE", "not integers"); continue; }
+    if (key == "COUNT") { if (!ints(counts)) return header_err("COUNT", "not integers"); continue; }
+    if (key == "TYPE") {
+      types.clear();
+      for (const auto& t : tok) {
+        if (t.size() != 1 || (t[0] != 'F' && t[0] != 'I' && t[0] != 'U')) return header_err("TYPE", "unknown type '" + t + "'");
+        types.push_back(t[0]);
+      }
+      continue;
+    }
+    if (key == "WIDTH") { if (!one(width)) return header_err("WIDTH", "not a count"); continue; }
+    if (key == "HEIGHT") { if (!one(height)) return header_err("HEIGHT", "not a count"); continue; }
+    if (key == "POINTS") { if (!one(points)) return header_err("POINTS", "not a count"); continue; }
+    if (key == "DATA") {
+      if (tok.size() != 1) return header_err("DATA", "expected ascii, binary or binary_compressed");
+      data = tok[0];
+      break;
+    }
+    return file_error(ErrorCode::Corrupt, file, "unknown header line '" + line.substr(0, 40) + "'");
+  }
+  if (data.empty()) return file_error(ErrorCode::Truncated, file, "header field 'DATA' missing (file cut short?)");
+  if (data != "ascii" && data != "binary" && data != "binary_compressed")
+    return header_err("DATA", "unknown value '" + data + "'");
+  if (fields.empty()) return header_err("FIELDS", "missing");
+  if (counts.empty()) counts.assign(fields.size(), 1);
+  if (sizes.size() != fields.size()) return header_err("SIZE", "needs one value per field");
+  if (types.size() != fields.size()) return header_err("TYPE", "needs one value per field");
+  if (counts.size() != fields.size()) return header_err("COUNT", "needs one value per field");
+  if (width < 0) return header_err("WIDTH", "missing");
+  if (points < 0) points = width * height;
+  if (points != width * height) return header_err("POINTS", "differs from WIDTH x HEIGHT");
+  std::size_t point_step = 0;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (sizes[i] != 1 && sizes[i] != 2 && sizes[i] != 4 && sizes[i] != 8) return header_err("SIZE", "unsupported size for '" + fields[i] + "'");
+    if (counts[i] < 1 || counts[i] > 1 << 16) return header_err("COUNT", "bad count for '" + fields[i] + "'");
+    point_step += static_cast<std::size_t>(sizes[i]) * static_cast<std::size_t>(counts[i]);
+  }
+  if (points > (1ll << 32)) return header_err("POINTS", "implausibly large");
+  const std::size_t n = static_cast<std::size_t>(points);
+  const std::size_t body = bytes.size() - pos;
+  if (data == "binary") {
+    if (body < n * point_step) return file_error(ErrorCode::Truncated, file, "binary body shorter than POINTS x point size");
+  } else if (data == "binary_compressed") {
+    if (n == 0) return std::nullopt;
+    if (body < 8) return file_error(ErrorCode::Truncated, file, "binary_compressed body has no size words");
+    std::uint32_t compressed = 0, uncompressed = 0;
+    std::memcpy(&compressed, bytes.data() + pos, 4);
+    std::memcpy(&uncompressed, bytes.data() + pos + 4, 4);
+    if (static_cast<std::size_t>(compressed) > body - 8) return file_error(ErrorCode::Truncated, file, "binary_compressed body shorter than its compressed size");
+    if (static_cast<std::size_t>(uncompressed) != n * point_step)
+      return file_error(ErrorCode::Corrupt, file, "binary_compressed uncompressed size differs from POINTS x point size");
+  } else {
+    std::size_t lines = 0;
+    for (std::size_t i = pos; i < bytes.size(); ++i)
+      if (bytes[i] == '\n') ++lines;
+    if (!bytes.empty() && bytes.back() != '\n' && body > 0) ++lines;
+    if (lines < n) return file_error(ErrorCode::Truncated, file, "ascii body has fewer lines than POINTS");
+    // The last record must be complete (a cut inside the last line leaves fewer values).
+    std::size_t values = 0;
+    for (std::size_t i = 0; i < fields.size(); ++i) values += static_cast<std::size_t>(counts[i]);
+    std::size_t end = bytes.size();
+    while (end > pos && (bytes[end - 1] == '\n' || bytes[end - 1] == '\r' || bytes[end - 1] == ' ')) --end;
+    const std::size_t start = bytes.rfind('\n', end == 0 ? 0 : end - 1);
+    std::istringstream last(bytes.substr(start == std::string::npos || start < pos ? pos : start + 1, end - (start == std::string::npos || start < pos ? pos : start + 1)));
+    std::size_t got = 0;
+    for (std::string t; last >> t;) ++got;
+    if (n > 0 && got != values) return file_error(ErrorCode::Truncated, file, "ascii last record has " + std::to_string(got) + " values, FIELDS/COUNT need " + std::to_string(values));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Expected<PointCloud> read_pcd(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return file_error(ErrorCode::Missing, file, "no such file");
+  {
+    std::string bytes;
+    if (!detail::read_file(file, bytes)) return file_error(ErrorCode::Io, file, "cannot read");
+    if (auto e = validate_pcd(file, bytes)) return *e;
+  }
   pcl::PCLPointCloud2 c;
   Eigen::Vector4f origin;
   Eigen::Quaternionf orientation;
@@ -176,18 +301,31 @@ void write_pcd(const PointCloud& cloud, const fs::path& file, const PcdWriteOpti
     if (with_time) std::memcpy(p + 16, &(*cloud.time_s)[i], 8);
   }
   pcl::PCDWriter writer;
-  detail::write_via_temp(file, [&](const std::string& tmp) {
-    switch (opt.encoding) {
-      case PcdEncoding::Ascii:
+  const Eigen::Vector4f origin = Eigen::Vector4f::Zero();
+  const Eigen::Quaternionf orientation = Eigen::Quaternionf::Identity();
+  switch (opt.encoding) {
+    case PcdEncoding::Ascii:
+      detail::write_via_temp(file, [&](const std::string& tmp) {
         // precision 9 parses back to the same float32, 17 to the same float64 (the time field).
-        return writer.writeASCII(tmp, c, Eigen::Vector4f::Zero(), Eigen::Quaternionf::Identity(), with_time ? 17 : 9) == 0;
-      case PcdEncoding::Binary:
-        return writer.writeBinary(tmp, c, Eigen::Vector4f::Zero(), Eigen::Quaternionf::Identity()) == 0;
-      case PcdEncoding::BinaryCompressed:
-        return writer.writeBinaryCompressed(tmp, c, Eigen::Vector4f::Zero(), Eigen::Quaternionf::Identity()) == 0;
+        return writer.writeASCII(tmp, c, origin, orientation, with_time ? 17 : 9) == 0;
+      });
+      return;
+    case PcdEncoding::Binary: {
+      // Header + raw records, built in memory: PCL's file writer pads binary files with zeros to a page.
+      std::string bytes = writer.generateHeaderBinary(c, origin, orientation);
+      bytes += "DATA binary\n";
+      bytes.append(reinterpret_cast<const char*>(c.data.data()), c.data.size());
+      detail::write_file_atomic(file, bytes);
+      return;
     }
-    return false;
-  });
+    case PcdEncoding::BinaryCompressed: {
+      std::ostringstream os(std::ios::binary);
+      if (writer.writeBinaryCompressed(os, c, origin, orientation) != 0)
+        throw std::runtime_error(file.string() + ": PCL cannot compress the cloud");
+      detail::write_file_atomic(file, os.str());
+      return;
+    }
+  }
 }
 
 Expected<PointCloud> read_kitti_bin(const fs::path& file) {

@@ -72,7 +72,7 @@ TEST(Pcd, MissingFileNamesTheFile) {
   EXPECT_NE(r.error().message.find("x.pcd"), std::string::npos);
 }
 
-TEST(Pcd, DISABLED_TruncatedCopiesNeverCrashAndReportTheFile) {
+TEST(Pcd, TruncatedCopiesNeverCrashAndReportTheFile) {
   TempDir tmp("pcd_trunc");
   Rng rng(11);
   const PointCloud c = test::random_cloud(rng, 500);
@@ -82,7 +82,7 @@ TEST(Pcd, DISABLED_TruncatedCopiesNeverCrashAndReportTheFile) {
     std::ifstream in(full, std::ios::binary);
     const std::string bytes((std::istreambuf_iterator<char>(in)), {});
     int failures = 0;
-    for (std::size_t cut : {std::size_t{0}, std::size_t{10}, std::size_t{60}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 7}) {
+    for (std::size_t cut : {std::size_t{0}, std::size_t{10}, std::size_t{60}, bytes.size() / 3, bytes.size() / 2, bytes.size() - 30}) {
       const auto t = tmp.path / ("cut" + std::to_string(cut) + ".pcd");
       std::ofstream(t, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(cut));
       auto r = read_pcd(t);
@@ -90,7 +90,7 @@ TEST(Pcd, DISABLED_TruncatedCopiesNeverCrashAndReportTheFile) {
         ++failures;
         EXPECT_NE(r.error().message.find(t.filename().string()), std::string::npos) << r.error().message;
       } else {
-        EXPECT_LT(r->size(), c.size()) << "a truncated file cannot hold every point";
+        EXPECT_LT(r->size(), c.size()) << "a truncated file cannot hold every point: enc " << static_cast<int>(enc) << " cut " << cut << " of " << bytes.size();
       }
     }
     EXPECT_GE(failures, 4) << "encoding " << static_cast<int>(enc);
