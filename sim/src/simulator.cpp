@@ -50,6 +50,7 @@ Simulator::Simulator(const SimConfig& cfg, std::uint64_t seed)
       vehicle_lidar_((validate_config(cfg_), cfg_.agents.vehicle_lidar)),
       rsu_lidar_(cfg_.agents.rsu_lidar) {
   world_ = std::make_unique<World>(cfg_, seed);
+  cameras_on_ = cfg_.agents.cameras.enabled;
 }
 
 std::string Simulator::scenario_name() const { return cfg_.name + "_seed" + std::to_string(seed_); }
@@ -75,7 +76,7 @@ CoopFrame Simulator::step() {
   CoopFrame f;
   f.scenario = scenario_name();
   char ts[16];
-  std::snprintf(ts, sizeof(ts), "%06d", frame_);
+  std::snprintf(ts, sizeof(ts), "%06d", 2 * frame_);
   f.timestamp = ts;
   f.stamp_ns = static_cast<TimestampNs>(frame_) * kLidarPeriodNs;
   const auto& actors = world_->actors();
@@ -136,7 +137,7 @@ CoopFrame Simulator::step() {
     stats_.labels_ms += ms_since(tb);
     af.cloud = std::move(scan.cloud);
 
-    if (cfg_.agents.cameras.enabled) {
+    if (cameras_on_) {
       auto tc = std::chrono::steady_clock::now();
       const auto& cc = cfg_.agents.cameras;
       for (int c = 0; c < cc.count; ++c) {

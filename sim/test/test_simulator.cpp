@@ -68,7 +68,9 @@ TEST(Simulator, FrameHasConnectedVehiclesThenRsusAndTheEgoFirst) {
   EXPECT_LT(f.agents[2].id, 0);
   EXPECT_EQ(f.scenario, "tiny_seed2");
   EXPECT_EQ(f.timestamp, "000000");
-  EXPECT_EQ(sim.step().stamp_ns, kLidarPeriodNs);
+  const auto f2 = sim.step();
+  EXPECT_EQ(f2.stamp_ns, kLidarPeriodNs);
+  EXPECT_EQ(f2.timestamp, "000002");
   for (const auto& a : f.agents) {
     EXPECT_GT(a.cloud.size(), 1000u);
     ASSERT_TRUE(a.T_world_lidar_noisy.has_value());

@@ -33,7 +33,8 @@ class Simulator {
 
   // Advances one LiDAR period and returns every connected agent's frame:
   //  - cloud in the agent's LiDAR frame, T_world_lidar (true) and T_world_lidar_noisy (GPS/localisation noise),
-  //  - stamp_ns = frame index × 100 ms, timestamp = zero-padded frame index ("000000", "000001", ...),
+  //  - stamp_ns = frame index × 100 ms; timestamp = zero-padded 50 ms step number as in OPV2V, i.e. 2 × frame
+  //    index ("000000", "000002", ...),
   //  - cameras when agents.cameras.enabled (RGB + depth),
   //  - labels_world: every object within agents.label_range_m (BEV) of the agent, except the agent's own
   //    vehicle, with lidar_points = that agent's returns inside the box,
@@ -49,6 +50,9 @@ class Simulator {
   void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
   int threads() const { return threads_; }
   const StepStats& last_stats() const { return stats_; }
+  // Turns camera rendering on/off from the next step on (overrides agents.cameras.enabled). Cameras draw no
+  // random numbers, so this never changes the LiDAR output or the traffic.
+  void set_cameras_enabled(bool on) { cameras_on_ = on; }
 
   // Sensor poses of agent k (agent order as in CoopFrame::agents) at the current time.
   Pose agent_lidar_pose(std::size_t k) const;
@@ -61,6 +65,7 @@ class Simulator {
   LidarSensor vehicle_lidar_, rsu_lidar_;
   int frame_ = 0;
   int threads_ = 1;
+  bool cameras_on_ = false;
   StepStats stats_;
 };
 
