@@ -5,6 +5,13 @@
 #include <cassert>
 #include <cmath>
 
+#ifdef V2X_BVH_STATS
+std::uint64_t g_bvh_nodes = 0, g_bvh_prims = 0, g_bvh_rays = 0;
+#define V2X_STAT(x) (x)
+#else
+#define V2X_STAT(x) ((void)0)
+#endif
+
 namespace v2x::sim {
 
 float material_reflectivity(Material m) {
@@ -34,6 +41,8 @@ BoxPrim BoxPrim::make(const Eigen::Vector3d& center, const Eigen::Vector3d& size
   p.half = (0.5 * size).cast<float>();
   p.cos_yaw = static_cast<float>(std::cos(yaw_rad));
   p.sin_yaw = static_cast<float>(std::sin(yaw_rad));
+  p.axis_aligned = yaw_rad == 0.0;
+  if (p.axis_aligned) p.cos_yaw = 1.f, p.sin_yaw = 0.f;
   p.owner = owner;
   p.material = m;
   p.r = r;
@@ -214,31 +223,54 @@ Hit Bvh::traverse(const Ray& ray, float t_min, float t_max, std::int32_t ignore_
   const float inv[3] = {safe_inv(ray.dir.x()), safe_inv(ray.dir.y()), safe_inv(ray.dir.z())};
   const float org[3] = {ray.origin.x(), ray.origin.y(), ray.origin.z()};
   float t_best = t_max;
+  // Slab test of a node's AABB, branch-free (min/max).
   auto box_entry = [&](const Node& nd, float& t_enter) {
     float t0 = t_min, t1 = t_best;
     for (int a = 0; a < 3; ++a) {
-      float tn = (nd.lo[a] - org[a]) * inv[a], tf = (nd.hi[a] - org[a]) * inv[a];
-      if (tn > tf) std::swap(tn, tf);
-      t0 = tn > t0 ? tn : t0;
-      t1 = tf < t1 ? tf : t1;
+      const float ta = (nd.lo[a] - org[a]) * inv[a], tb = (nd.hi[a] - org[a]) * inv[a];
+      t0 = std::max(t0, std::min(ta, tb));
+      t1 = std::min(t1, std::max(ta, tb));
     }
     t_enter = t0;
     return t0 <= t1;
   };
-  std::uint32_t stack[64];
+  V2X_STAT(++g_bvh_rays);
+  StackEntry stack[64];
   int sp = 0;
   std::uint32_t ni = 0;
   float t_root;
   if (!box_entry(nodes_[0], t_root)) return best;
   for (;;) {
     const Node& nd = nodes_[ni];
+    V2X_STAT(++g_bvh_nodes);
     if (nd.count > 0) {
       for (std::uint32_t i = nd.first; i < nd.first + nd.count; ++i) {
         const BoxPrim& p = prims_[i];
+        V2X_STAT(++g_bvh_prims);
         if (p.owner == ignore_owner) continue;
         float t;
         Eigen::Vector3f n;
-        if (intersect_box(p, ray, t_min, t_best, t, n)) {
+        bool hit;
+        if (p.axis_aligned) {
+          // Same slab test as the nodes, with the ray's own inverse direction: no rotation, no division.
+          float t0 = t_min, t1 = t_best;
+          int axis = -1;
+          for (int a = 0; a < 3; ++a) {
+            const float ta = (p.center[a] - p.half[a] - org[a]) * inv[a], tb = (p.center[a] + p.half[a] - org[a]) * inv[a];
+            const float tn = std::min(ta, tb), tf = std::max(ta, tb);
+            if (tn > t0) t0 = tn, axis = a;
+            t1 = std::min(t1, tf);
+          }
+          hit = axis >= 0 && t0 <= t1;
+          if (hit) {
+            t = t0;
+            n = Eigen::Vector3f::Zero();
+            n[axis] = inv[axis] > 0 ? -1.f : 1.f;
+          }
+        } else {
+          hit = intersect_box(p, ray, t_min, t_best, t, n);
+        }
+        if (hit) {
           t_best = t;
           best.t = t;
           best.prim = static_cast<std::int32_t>(i);
@@ -254,7 +286,7 @@ Hit Bvh::traverse(const Ray& ray, float t_min, float t_max, std::int32_t ignore_
         const bool left_first = tl <= tr;
         ni = left_first ? l : r;
         assert(sp < 64);
-        stack[sp++] = left_first ? r : l;
+        stack[sp++] = {left_first ? r : l, left_first ? tr : tl};
         continue;
       }
       if (hl) {
@@ -266,12 +298,14 @@ Hit Bvh::traverse(const Ray& ray, float t_min, float t_max, std::int32_t ignore_
         continue;
       }
     }
-    // Pop, skipping nodes that are now farther than the best hit.
+    // Pop, skipping nodes entered beyond the best hit found since they were pushed.
     for (;;) {
       if (sp == 0) return best;
-      ni = stack[--sp];
-      float te;
-      if (box_entry(nodes_[ni], te)) break;
+      --sp;
+      if (stack[sp].t_enter <= t_best) {
+        ni = stack[sp].node;
+        break;
+      }
     }
   }
 }

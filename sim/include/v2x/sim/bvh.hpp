@@ -33,6 +33,7 @@ struct BoxPrim {
   std::int32_t owner = -1;           // actor id whose GT box this part belongs to, -1 for static scenery
   Material material = Material::Building;
   std::uint8_t r = 128, g = 128, b = 128;  // camera albedo
+  bool axis_aligned = true;                // yaw == 0 exactly: the slab test needs no rotation
 
   static BoxPrim make(const Eigen::Vector3d& center, const Eigen::Vector3d& size, double yaw_rad, Material m,
                       std::int32_t owner = -1, std::uint8_t r = 128, std::uint8_t g = 128, std::uint8_t b = 128);
@@ -73,6 +74,10 @@ class Bvh {
   static constexpr std::int32_t kNoOwner = std::numeric_limits<std::int32_t>::min();
 
  private:
+  struct StackEntry {
+    std::uint32_t node;
+    float t_enter;
+  };
   struct Node {            // 32 bytes
     float lo[3], hi[3];
     std::uint32_t first;   // leaf: first primitive; inner: index of the right child (left = this + 1)
