@@ -65,28 +65,15 @@ SceneHit cast_ray(const World& world, const Ray& ray, float t_min, float t_max, 
       ground = true;
     }
   }
-  const Hit hs = world.static_bvh().intersect(ray, t_min, best, self_id);
-  const BoxPrim* prim = nullptr;
-  Eigen::Vector3f n;
-  if (hs.valid()) {
-    best = hs.t;
-    prim = &world.static_bvh().prims()[hs.prim];
-    n = hs.normal;
-    ground = false;
-  }
-  const Hit hd = world.dynamic_bvh().intersect(ray, t_min, best, self_id);
-  if (hd.valid()) {
-    best = hd.t;
-    prim = &world.dynamic_bvh().prims()[hd.prim];
-    n = hd.normal;
-    ground = false;
-  }
-  if (prim) {
-    out.t = best;
-    out.normal = n;
-    out.material = prim->material;
-    out.r = prim->r, out.g = prim->g, out.b = prim->b;
-    out.owner = prim->owner;
+  const Bvh& bvh = world.scene_bvh();
+  const Hit h = bvh.intersect(ray, t_min, best, self_id);
+  if (h.valid()) {
+    const BoxPrim& prim = bvh.prims()[h.prim];
+    out.t = h.t;
+    out.normal = h.normal;
+    out.material = prim.material;
+    out.r = prim.r, out.g = prim.g, out.b = prim.b;
+    out.owner = prim.owner;
   } else if (ground) {
     out.t = best;
     out.ground = true;
@@ -236,8 +223,7 @@ void render_camera(const World& world, const CameraCalib& calib, const Pose& T_w
             Ray sr;
             sr.origin = ray.origin + ray.dir * h.t + h.normal * 0.02f;
             sr.dir = sun;
-            if (world.static_bvh().occluded(sr, 0.01f, 300.f, self_id) ||
-                world.dynamic_bvh().occluded(sr, 0.01f, 300.f, self_id))
+            if (world.scene_bvh().occluded(sr, 0.01f, 300.f, self_id))
               lambert = 0;
           }
           const float shade = 0.42f + 0.58f * lambert;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <array>
 #include <cstdio>
 
 namespace v2x::sim {
@@ -14,14 +15,20 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 std::vector<int> count_points_in_boxes(const std::vector<Box3D>& boxes, const std::vector<Eigen::Vector3d>& pts) {
   std::vector<int> counts(boxes.size(), 0);
   if (boxes.empty() || pts.empty()) return counts;
-  // BEV bucket grid over the boxes' extent, 8 m cells.
+  // BEV bucket grid over the boxes' extent, 8 m cells; each box's rotation is precomputed once. The test is
+  // exactly Box3D::contains (boundary inclusive).
   constexpr double kCell = 8.0;
+  struct Prep {
+    double cx, cy, cz, c, s, hl, hw, hh;
+  };
+  std::vector<Prep> prep(boxes.size());
   double x0 = 1e300, y0 = 1e300, x1 = -1e300, y1 = -1e300;
   std::vector<std::array<double, 4>> aabb(boxes.size());
   for (std::size_t i = 0; i < boxes.size(); ++i) {
     const auto& b = boxes[i];
-    const double c = std::abs(std::cos(b.yaw_rad)), s = std::abs(std::sin(b.yaw_rad));
-    const double ex = 0.5 * (c * b.l_m + s * b.w_m), ey = 0.5 * (s * b.l_m + c * b.w_m);
+    const double c = std::cos(b.yaw_rad), s = std::sin(b.yaw_rad);
+    prep[i] = {b.center.x(), b.center.y(), b.center.z(), c, s, 0.5 * b.l_m, 0.5 * b.w_m, 0.5 * b.h_m};
+    const double ex = 0.5 * (std::abs(c) * b.l_m + std::abs(s) * b.w_m), ey = 0.5 * (std::abs(s) * b.l_m + std::abs(c) * b.w_m);
     aabb[i] = {b.center.x() - ex, b.center.y() - ey, b.center.x() + ex, b.center.y() + ey};
     x0 = std::min(x0, aabb[i][0]), y0 = std::min(y0, aabb[i][1]);
     x1 = std::max(x1, aabb[i][2]), y1 = std::max(y1, aabb[i][3]);
@@ -38,8 +45,12 @@ std::vector<int> count_points_in_boxes(const std::vector<Box3D>& boxes, const st
     if (p.x() < x0 || p.y() < y0 || p.x() > x1 || p.y() > y1) continue;
     const int cx = std::min(nx - 1, static_cast<int>((p.x() - x0) / kCell));
     const int cy = std::min(ny - 1, static_cast<int>((p.y() - y0) / kCell));
-    for (int i : cells[static_cast<std::size_t>(cy) * nx + cx])
-      if (boxes[i].contains(p)) ++counts[i];
+    for (int i : cells[static_cast<std::size_t>(cy) * nx + cx]) {
+      const Prep& b = prep[i];
+      const double dx = p.x() - b.cx, dy = p.y() - b.cy, dz = p.z() - b.cz;
+      const double lx = b.c * dx + b.s * dy, ly = -b.s * dx + b.c * dy;
+      if (std::abs(lx) <= b.hl && std::abs(ly) <= b.hw && std::abs(dz) <= b.hh) ++counts[i];
+    }
   }
   return counts;
 }

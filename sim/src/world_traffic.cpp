@@ -26,7 +26,10 @@ void World::rebuild_dynamic() {
   prims.reserve(actors_.size() * 6);
   for (const auto& a : actors_)
     if (a.mode != ActorMode::Parked) actor_prims(a, prims);
+  std::vector<BoxPrim> all = static_bvh_.prims();
+  all.insert(all.end(), prims.begin(), prims.end());
   dynamic_bvh_.build(std::move(prims));
+  scene_bvh_.build(std::move(all));
 }
 
 void World::update_pose(Actor& a) const {

@@ -121,6 +121,9 @@ class World {
   const GroundMap& ground() const { return ground_; }
   const Bvh& static_bvh() const { return static_bvh_; }    // scenery + parked vehicles
   const Bvh& dynamic_bvh() const { return dynamic_bvh_; }  // moving actors at the current time
+  // Everything (scenery, parked and moving actors) in one tree, rebuilt every step: what the sensors trace
+  // (one traversal per ray is cheaper than one per tree, and the rebuild costs a few ms per step).
+  const Bvh& scene_bvh() const { return scene_bvh_; }
   // Indices into actors() of the connected vehicles, in agent order (the first is the ego).
   const std::vector<int>& connected() const { return connected_; }
   // RSU LiDAR poses (x, y, z of the sensor, yaw) at distinct intersections, in agent order.
@@ -173,7 +176,7 @@ class World {
   std::vector<Rsu> rsus_;
   std::vector<int> source_lanes_;       // lanes starting at a dead end (respawn points)
   GroundMap ground_;
-  Bvh static_bvh_, dynamic_bvh_;
+  Bvh static_bvh_, dynamic_bvh_, scene_bvh_;
   Eigen::Vector2d focus_{0, 0};
   std::array<double, 4> bounds_{0, 0, 0, 0};
   double time_s_ = 0;
