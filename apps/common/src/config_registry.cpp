@@ -5,6 +5,7 @@
 #include <map>
 
 #include "v2x/apps/config_yaml.hpp"
+#include "v2x/apps/node_config.hpp"
 #include "v2x/sim/config.hpp"
 
 namespace v2x::apps {
@@ -13,6 +14,8 @@ namespace {
 // folder under config/ → loader. Each module that owns a config kind adds one line here.
 const std::map<std::string, std::function<void(const std::string&)>>& registry() {
   static const std::map<std::string, std::function<void(const std::string&)>> r = {
+      {"node", [](const std::string& f) { load_config<NodeConfig>(f); }},
+      {"replay", [](const std::string& f) { load_config<ReplayConfig>(f); }},
       {"sim", [](const std::string& f) { load_config<sim::SimConfig>(f); }},
   };
   return r;
