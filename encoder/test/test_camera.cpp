@@ -8,6 +8,8 @@
 #include "v2x/encoder/camera_encoder.hpp"
 #include "v2x/encoder/camera_lift.hpp"
 #include "v2x/encoder/camera_net.hpp"
+#include "v2x/encoder/manifest.hpp"
+#include <fstream>
 #include "v2x/sim/sensors.hpp"
 
 using namespace v2x;
