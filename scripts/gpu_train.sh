@@ -31,13 +31,13 @@ case "$MODE" in
     ARGS=(--train-seeds 1-8 --train-frames 4 --frame-stride 2 --val-seeds 9001 --val-frames 4
           --epochs 3 --batch 16 --log-every 20) ;;
   full)
-    ARGS=(--train-presets urban,suburban,highway --train-seeds 1-36 --train-frames 10 --frame-stride 2
+    ARGS=(--train-presets urban,suburban,highway --train-seeds 1-50 --train-frames 15 --frame-stride 2
           --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 10
-          --epochs 60 --batch 16 --lr 0.002 --time-budget-s 330 --log-every 100) ;;
+          --epochs 60 --batch 16 --lr 0.002 --time-budget-s 320 --log-every 100) ;;
   resume)
     DIR=$1
     shift
-    ARGS=(--train-presets urban,suburban,highway --train-seeds 37-72 --train-frames 10 --frame-stride 2
+    ARGS=(--train-presets urban,suburban,highway --train-seeds 51-100 --train-frames 15 --frame-stride 2
           --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 10
           --epochs 120 --batch 16 --lr 0.001 --time-budget-s 330 --log-every 100 --resume "$DIR") ;;
   *) echo "usage: $0 smoke|full|resume DIR [v2x_train args]"; exit 2 ;;

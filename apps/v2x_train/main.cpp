@@ -22,6 +22,8 @@
 #include <thread>
 
 #include "args.hpp"
+#include "camera_stage.hpp"
+#include "fusion_stage.hpp"
 #include "sim_data.hpp"
 #include "v2x/core/rng.hpp"
 #include "v2x/detection/decoder.hpp"
@@ -548,6 +550,9 @@ int run(int argc, char** argv) {
     m.metrics["all_gt"] = ap_to_json(last_val.all);
     m.metrics["min10_points"] = ap_to_json(last_val.min10);
   }
+  net->to(torch::kCPU);
+  m.metrics["weights_checksum"] = net->weights_checksum();
+  net->to(device);
   save_cpu(net, device, out + "/" + m.weights_file);
   write_manifest(m, out);
   g_log("exported %s/%s + manifest.json after %lld steps, %.1f s training", out.c_str(), m.weights_file.c_str(),
@@ -568,7 +573,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (v2x::train::wants_fusion_stage(argc, argv)) return v2x::train::run_fusion_stage(argc, argv);
   try {
+    if (v2x::train::wants_camera_stage(argc, argv)) return v2x::train::run_camera_stage(argc, argv);
     return run(argc, argv);
   } catch (const ArgError& e) {
     std::fprintf(stderr, "v2x_train: %s\n", e.what());

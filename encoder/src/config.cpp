@@ -19,6 +19,7 @@ void DetectorConfig::check(const std::string& file) const {
   if (n == 0) throw ConfigError(file, "net.block_channels", "needs at least one block");
   if (net.block_layers.size() != n) throw ConfigError(file, "net.block_layers", "needs one entry per block");
   if (net.block_strides.size() != n) throw ConfigError(file, "net.block_strides", "needs one entry per block");
+  if (net.fuse_kernel != 1 && net.fuse_kernel != 3) throw ConfigError(file, "net.fuse_kernel", "must be 1 or 3");
   int total = 1;
   for (int s : net.block_strides) total *= s;
   const BevGrid g = pillars.grid();

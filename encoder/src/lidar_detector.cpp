@@ -62,6 +62,13 @@ struct LidarDetector::Impl {
       throw std::runtime_error(w + ": cannot load weights: " + std::string(e.what_without_backtrace()));
     }
     net->eval();
+    if (manifest.metrics.contains("weights_checksum")) {
+      const double want = manifest.metrics["weights_checksum"].get<double>();
+      const double got = net->weights_checksum();
+      if (std::abs(got - want) > 1e-9 * std::max(1.0, std::abs(want)))
+        throw std::runtime_error(w + ": weights checksum " + std::to_string(got) + " differs from the manifest's " +
+                                 std::to_string(want));
+    }
   }
 };
 

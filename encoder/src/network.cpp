@@ -66,8 +66,8 @@ torch::Tensor PillarFeatureNetImpl::forward(const PillarBatch& b) {
 
 // ---- backbone ----------------------------------------------------------------------------------------------
 namespace {
-nn::Sequential conv_bn_relu(nn::Sequential seq, int cin, int cout, int stride) {
-  seq->push_back(nn::Conv2d(nn::Conv2dOptions(cin, cout, 3).stride(stride).padding(1).bias(false)));
+nn::Sequential conv_bn_relu(nn::Sequential seq, int cin, int cout, int stride, int kernel = 3) {
+  seq->push_back(nn::Conv2d(nn::Conv2dOptions(cin, cout, kernel).stride(stride).padding(kernel / 2).bias(false)));
   seq->push_back(nn::BatchNorm2d(nn::BatchNorm2dOptions(cout).eps(1e-3).momentum(0.01)));
   seq->push_back(nn::ReLU());
   return seq;
@@ -99,7 +99,7 @@ BackboneImpl::BackboneImpl(int in_channels, const NetConfig& cfg) {
     cin = c;
   }
   fuse_ = register_module("fuse", conv_bn_relu(nn::Sequential(), static_cast<int>(n) * cfg.up_channels,
-                                               cfg.out_channels, 1));
+                                               cfg.out_channels, 1, cfg.fuse_kernel));
 }
 
 torch::Tensor BackboneImpl::forward(torch::Tensor x) {
@@ -148,6 +148,15 @@ std::int64_t DetectorNetImpl::num_parameters() const {
   std::int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;
+}
+
+double DetectorNetImpl::weights_checksum() const {
+  torch::NoGradGuard ng;
+  double sum = 0;
+  for (const auto& p : parameters()) sum += p.detach().to(torch::kCPU, torch::kFloat64).abs().sum().item<double>();
+  for (const auto& b : buffers())
+    if (b.is_floating_point()) sum += b.detach().to(torch::kCPU, torch::kFloat64).abs().sum().item<double>();
+  return sum;
 }
 
 // ---- losses --------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "test_helpers.hpp"
+#include "v2x/detection/decoder.hpp"
 #include "v2x/encoder/network.hpp"
 
 using namespace v2x;
@@ -25,11 +26,13 @@ TEST(Network, OutputShapesMatchTheAnchorGrid) {
   const BevGrid g = cfg.feature_grid();
   ASSERT_EQ(g.width(), 32);
   ASSERT_EQ(g.height(), 16);
-  EXPECT_EQ(h.cls.sizes(), (std::vector<std::int64_t>{2, 16, 32, 2}));
-  EXPECT_EQ(h.box.sizes(), (std::vector<std::int64_t>{2, 16, 32, 2, 7}));
-  EXPECT_EQ(h.dir.sizes(), (std::vector<std::int64_t>{2, 16, 32, 2, 2}));
+  const std::int64_t A = cfg.anchors.per_cell();
+  ASSERT_EQ(A, 4);  // 2 sizes × 2 yaws
+  EXPECT_EQ(h.cls.sizes(), (std::vector<std::int64_t>{2, 16, 32, A}));
+  EXPECT_EQ(h.box.sizes(), (std::vector<std::int64_t>{2, 16, 32, A, 7}));
+  EXPECT_EQ(h.dir.sizes(), (std::vector<std::int64_t>{2, 16, 32, A, 2}));
   EXPECT_EQ(h.features.sizes(), (std::vector<std::int64_t>{2, cfg.net.out_channels, 16, 32}));
-  EXPECT_EQ(static_cast<std::int64_t>(a.targets.labels.size()), 16 * 32 * 2);
+  EXPECT_EQ(static_cast<std::int64_t>(a.targets.labels.size()), 16 * 32 * A);
 }
 
 TEST(Network, PillarFeatureNetTakesTheMaxOverEachPillarsPoints) {
@@ -121,4 +124,37 @@ TEST(Training, LossFallsWhenFittingASmallSyntheticSet) {
     ASSERT_TRUE(std::isfinite(last));
   }
   EXPECT_LT(last, 0.7 * first) << "first " << first << " last " << last;
+}
+
+TEST(Training, FitsASyntheticSceneAndDecodesItsBoxes) {
+  // End to end through the shared layout contract: assigner targets → head → detection's decoder.
+  torch::manual_seed(5);
+  const DetectorConfig cfg = tiny_config();
+  DetectorNet net(cfg);
+  net->train();
+  const SampleEncoder enc(cfg);
+  const RawSample scene = synthetic_scene({car(4, 1.5, 0.3), car(-6, -2.5, -1.2)}, 21);
+  const auto e = enc.encode(scene);
+  const BevGrid g = cfg.feature_grid();
+  const PillarBatch pb = make_pillar_batch({&e.pillars});
+  const TargetBatch tb = make_target_batch({&e.targets}, g.height(), g.width(), cfg.anchors.per_cell());
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(5e-3));
+  for (int it = 0; it < 150; ++it) {
+    const LossTerms l = detection_loss(net->forward(pb), tb, cfg.loss);
+    opt.zero_grad();
+    l.total.backward();
+    opt.step();
+  }
+  // BatchNorm running statistics of a single scene are not settled: decode in training mode (batch statistics).
+  torch::NoGradGuard ng;
+  const HeadOutput h = net->forward(pb);
+  const auto anchors = detection::generate_anchors(cfg.anchor_config());
+  const auto cls = h.cls.contiguous(), box = h.box.contiguous(), dir = h.dir.contiguous();
+  const auto props = detection::decode_head(anchors, cls.data_ptr<float>(), box.data_ptr<float>(),
+                                            dir.data_ptr<float>(), cfg.decode, cfg.coder);
+  for (const Box3D& gt : scene.boxes) {
+    double best = 0;
+    for (const auto& p : props) best = std::max(best, bev_iou(p.box, gt));
+    EXPECT_GT(best, 0.5) << "GT at " << gt.center.transpose();
+  }
 }

@@ -44,14 +44,15 @@ struct PillarConfig {
 // PointPillars-like network, slim. Pillar feature net: Linear(10→pfn_channels)+BN+ReLU+max.
 // Backbone: len(block_channels) blocks; block i: a stride-block_strides[i] 3×3 conv then block_layers[i]-1
 // 3×3 convs, each +BN+ReLU. Each block's output is upsampled (transposed conv) to the first block's resolution
-// with up_channels channels, concatenated and reduced by a 3×3 conv to out_channels: the FeatureMap.
+// with up_channels channels, concatenated and reduced by a fuse_kernel² conv to out_channels: the FeatureMap.
 // FeatureMap stride (in pillars) = block_strides[0].
 struct NetConfig {
-  int pfn_channels = 64;
-  std::vector<int> block_channels{64, 96, 128};
-  std::vector<int> block_layers{3, 4, 4};
+  int pfn_channels = 32;
+  std::vector<int> block_channels{32, 64, 128};
+  std::vector<int> block_layers{2, 3, 3};
   std::vector<int> block_strides{2, 2, 2};
-  int up_channels = 64;
+  int up_channels = 32;
+  int fuse_kernel = 1;    // kernel of the conv that reduces the concatenation to out_channels (1 or 3)
   int out_channels = 64;  // C of the FeatureMap
 
   // Output stride of the backbone relative to the pillar grid.
@@ -64,14 +65,18 @@ struct NetConfig {
     v("block_layers", block_layers, Range{1, 16});
     v("block_strides", block_strides, Range{1, 4});
     v("up_channels", up_channels, Range{4, 512});
+    v("fuse_kernel", fuse_kernel, Range{1, 3});
     v("out_channels", out_channels, Range{4, 512});
   }
 };
 
 // Anchors per feature-map cell: every size × every yaw (detection/anchors.hpp). The anchors' metric grid is
 // not configured here: it is always the feature grid (pillar grid downsampled by the backbone's output stride).
+// Defaults: a car-sized and a truck/bus-sized anchor (centre heights for a LiDAR ~1.9 m above the road, as in
+// the simulator and OPV2V), each at 0° and 90°.
 struct AnchorSet {
-  std::vector<detection::AnchorSize> sizes{detection::AnchorSize{}};
+  std::vector<detection::AnchorSize> sizes{detection::AnchorSize{4.5, 1.9, 1.6, -1.1},
+                                           detection::AnchorSize{8.5, 2.5, 3.2, -0.3}};
   std::vector<double> yaws_deg{0.0, 90.0};
   int per_cell() const { return static_cast<int>(sizes.size() * yaws_deg.size()); }
 

@@ -75,6 +75,9 @@ class DetectorNetImpl : public torch::nn::Module {
   explicit DetectorNetImpl(const DetectorConfig& cfg);
   HeadOutput forward(const PillarBatch& batch);
   std::int64_t num_parameters() const;
+  // Σ|x| over every parameter and buffer, in double: recorded in the manifest at export and checked on load,
+  // so weights that do not load bit-exactly (another LibTorch version, a truncated file) are noticed.
+  double weights_checksum() const;
 
  private:
   PillarFeatureNet pfn_{nullptr};
