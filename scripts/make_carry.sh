@@ -28,5 +28,7 @@ for f in $deps; do
 done
 
 git -C "$ROOT" rev-parse HEAD > "$CARRY/GIT_COMMIT" 2>/dev/null || echo unknown > "$CARRY/GIT_COMMIT"
-if ! git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null; then echo "$(cat "$CARRY/GIT_COMMIT")-dirty" > "$CARRY/GIT_COMMIT"; fi
+# "-dirty" when a file that the trainer is built from differs from the commit.
+if ! git -C "$ROOT" diff --quiet HEAD -- CMakeLists.txt cmake core sim detection encoder apps/v2x_train 2>/dev/null \
+   || [ -n "$(git -C "$ROOT" ls-files --others --exclude-standard -- core sim detection encoder apps/v2x_train)" ]; then echo "$(cat "$CARRY/GIT_COMMIT")-dirty" > "$CARRY/GIT_COMMIT"; fi
 echo "make_carry: $n Boost headers, Eigen, nlohmann -> $DEST ($(du -sh "$CARRY" | cut -f1)), commit $(cat "$CARRY/GIT_COMMIT")"
