@@ -11,7 +11,7 @@
 set -euo pipefail
 MODE=${1:-full}
 shift || true
-NAME=${NAME:-pillars_sim_v1}
+NAME=${NAME:-detector}
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/$NAME"
 TORCH_PREFIX=$(python3 -c "import torch;print(torch.utils.cmake_prefix_path)")
