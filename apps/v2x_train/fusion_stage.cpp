@@ -195,7 +195,7 @@ int run_fusion_stage(int argc, const char* const* argv) {
       .option("device", "auto", "auto|cpu|cuda")
       .option("threads", "0", "simulator threads (0 = hardware concurrency - 1)")
       .option("seed", "1", "seed of noise, shuffling and initialisation")
-      .option("checkpoint-dir", "", "also write checkpoints + the final model here (e.g. $OUT on the GPU machine)")
+      .option("checkpoint-dir", "", "write a checkpoint every 500 steps to <dir>/checkpoint (e.g. $OUT on the GPU machine)")
       .option("git-commit", "", "git commit recorded in the manifest")
       .option("log-every", "50", "print the loss every N steps")
       .flag("help", "show this help");
@@ -292,14 +292,17 @@ int run_fusion_stage(int argc, const char* const* argv) {
     };
 
     std::vector<fusion::FusionSample> samples;
+    std::vector<std::uint64_t> sample_keys;  // (job, frame, ego): samples are sorted by it (thread-order independent)
     std::size_t sample_counter = 0;
+    std::int64_t item_key = 0;
     std::map<int, JobState> train_states;
     const auto t_data = Clock::now();
     std::size_t frames_done = 0;
     for_each_sim_frame(train_jobs, threads, skip, [&](FrameItem& item) {
+      item_key = static_cast<std::int64_t>(item.job) * 100000 + item.index;
       process(item, train_states, true,
               [&](const CoopFrame& f, const std::vector<SentMessage>& now, std::size_t e, JobState& st) {
-                Rng r = rng.fork(0x5eed0000ull + sample_counter);
+                Rng r = rng.fork(0x5eed0000ull + static_cast<std::uint64_t>(item_key) * 8u + e);
                 const auto& ego = now[e].obs;
                 const Pose ego_believed = fusion::perturb_pose(
                     ego.T_world_lidar, r.uniform(0, tcfg.pose_sigma_max_m), r.uniform(0, tcfg.yaw_sigma_max_deg), r);
@@ -323,19 +326,31 @@ int run_fusion_stage(int argc, const char* const* argv) {
                 const auto gt = fusion::gt_in_agent_frame(f, ego.T_world_lidar, grid, tcfg.gt_min_points);
                 const bool dense = attn_every > 0 && sample_counter % static_cast<std::size_t>(attn_every) == 0;
                 samples.push_back(fusion::make_fusion_sample(in, peers, gt, fcfg, tcfg, dense ? &assigner : nullptr));
+                sample_keys.push_back(static_cast<std::uint64_t>(item_key) * 8u + e);
                 ++sample_counter;
               });
       if (++frames_done % 50 == 0)
         std::printf("[fusion] data: %zu frames, %zu samples, %.0f s\n", frames_done, samples.size(), seconds_since(t_data));
       std::fflush(stdout);
     });
+    {
+      std::vector<std::size_t> idx(samples.size());
+      std::iota(idx.begin(), idx.end(), 0);
+      std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return sample_keys[a] < sample_keys[b]; });
+      std::vector<fusion::FusionSample> sorted;
+      sorted.reserve(samples.size());
+      for (std::size_t i : idx) sorted.push_back(std::move(samples[i]));
+      samples = std::move(sorted);
+    }
     const double data_s = seconds_since(t_data);
     std::printf("[fusion] training data: %zu frames → %zu ego samples in %.1f s\n", frames_done, samples.size(), data_s);
 
     std::vector<EvalFrame> val;
+    std::vector<std::int64_t> val_keys;
     std::map<int, JobState> val_states;
-    Rng vr(seed ^ 0xabcdefull);
     for_each_sim_frame(val_jobs, threads, skip, [&](FrameItem& item) {
+      const std::int64_t vkey = static_cast<std::int64_t>(item.job) * 100000 + item.index;
+      Rng vr = Rng(seed ^ 0xabcdefull).fork(static_cast<std::uint64_t>(vkey));
       process(item, val_states, false,
               [&](const CoopFrame& f, const std::vector<SentMessage>& now, std::size_t e, JobState& st) {
                 // Evaluation setting: σ = 0.2 m / 0.2° on every pose, 100 ms (one frame) message age.
@@ -357,8 +372,17 @@ int run_fusion_stage(int argc, const char* const* argv) {
                   ef.gt.push_back(g);
                 }
                 val.push_back(std::move(ef));
+                val_keys.push_back(vkey);
               });
     });
+    {
+      std::vector<std::size_t> idx(val.size());
+      std::iota(idx.begin(), idx.end(), 0);
+      std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return val_keys[a] < val_keys[b]; });
+      std::vector<EvalFrame> sorted;
+      for (std::size_t i : idx) sorted.push_back(std::move(val[i]));
+      val = std::move(sorted);
+    }
     std::printf("[fusion] validation: %zu ego frames\n", val.size());
 
     // ---- optimisation ----
@@ -495,7 +519,6 @@ int run_fusion_stage(int argc, const char* const* argv) {
     trainer.anchor()->to(device);
     trainer.attn()->to(device);
     save_to(args.str("out"), manifest);
-    if (!ckpt.empty()) save_to(ckpt + "/final", manifest);
     std::printf("[fusion] wrote %s (%.1f s total)\n", args.str("out").c_str(), seconds_since(t_start));
     return 0;
   } catch (const ArgError& e) {

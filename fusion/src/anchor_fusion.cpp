@@ -113,11 +113,10 @@ AnchorQueries build_anchor_queries(const EgoInput& ego, const std::vector<Aligne
       continue;
     }
     Query& q = qs[best];
+    // The ego's own box is kept (no pose error, no latency); a peer-only query takes its most confident box.
+    if (q.src[kAgentEgo] == 0 && a.score > q.score) q.box = a.box;
+    q.score = std::max(q.score, a.score);
     q.src[kind] = 1;
-    if (a.score > q.score) {
-      q.box = a.box;
-      q.score = a.score;
-    }
     if (q.feature.empty() && static_cast<int>(a.feature.size()) == C) q.feature = a.feature;
   }
   if (static_cast<int>(qs.size()) > cfg.max_queries) {
@@ -374,7 +373,8 @@ AnchorFusionOutput AnchorFusionNetImpl::forward(const AnchorQueries& in) {
     const auto ctx = torch::matmul(att, V).view({N, d});
     q = L.ln1->forward(q + L.wo->forward(ctx));
     q = L.ln2->forward(q + L.ffn->forward(q));
-    const auto delta = L.box->forward(q);
+    // Residuals are predicted at 1/10 scale: early optimiser steps then move boxes by centimetres, not metres.
+    const auto delta = 0.1 * L.box->forward(q);
     box = apply_box_deltas(b, delta);
     out.deltas.push_back(delta);
     out.boxes.push_back(box);

@@ -31,8 +31,8 @@ struct AlignmentConfig {
   double check_score_min = 0.4;
   double check_range_m = 35.0;
   double check_match_dist_m = 2.5;
-  int check_min_expected = 2;
-  double check_min_agreement = 0.34;
+  int check_min_expected = 3;
+  double check_min_agreement = 0.2;
   double check_speed_mps = 10.0;  // match tolerance grows by age × this (objects move during the age)
   // Assumed pose uncertainty of senders (vehicles; RSUs are surveyed): fed to the anchor fusion's
   // uncertainty encoding, sigma_pos(d) = pose_sigma_m + d * pose_sigma_yaw_deg (in rad) at distance d.
