@@ -6,6 +6,9 @@
 #include <string>
 
 #include "list.hpp"
+#ifdef V2X_REPLAY_EVALUATE
+#include "evaluate.hpp"  // --fusion ... (built with V2X_WITH_TORCH)
+#endif
 #include "v2x/apps/cli.hpp"
 #include "v2x/sensors/dair.hpp"
 #include "v2x/sensors/dataset.hpp"
@@ -20,6 +23,9 @@ int main(int argc, char** argv) {
         "list", po::bool_switch(), "list scenarios, frames, agents, boxes and point counts")(
         "no-progress", po::bool_switch(), "no progress line on stderr")(
         "summary-only", po::bool_switch(), "with --list: per-scenario lines only, no line per frame");
+#ifdef V2X_REPLAY_EVALUATE
+    v2x::replay::add_evaluate_options(desc);
+#endif
     po::variables_map vm;
     if (!v2x::apps::parse_command_line(argc, argv, desc, vm,
                                        "usage: v2x_replay --dataset DIR --format opv2v|dair|kitti --list"))
@@ -32,7 +38,12 @@ int main(int argc, char** argv) {
       throw v2x::apps::UsageError(std::string("--format: ") + e.what());
     }
     const bool list = vm["list"].as<bool>();
-    if (!list) throw v2x::apps::UsageError("nothing to do: give a mode (--list)");
+#ifdef V2X_REPLAY_EVALUATE
+    const bool evaluate = !list && v2x::replay::evaluate_requested(vm);
+#else
+    const bool evaluate = false;
+#endif
+    if (!list && !evaluate) throw v2x::apps::UsageError("nothing to do: give a mode (--list, or --fusion METHOD)");
     const std::filesystem::path root = vm["dataset"].as<std::string>();
     std::unique_ptr<v2x::sensors::CoopDataset> ds;
     try {
@@ -43,6 +54,9 @@ int main(int argc, char** argv) {
     if (auto* dair = dynamic_cast<v2x::sensors::DairDataset*>(ds.get()); dair && dair->absent_pairs() > 0)
       std::cerr << "note: " << dair->absent_pairs() << " pairs listed in " << dair->data_info_file().string()
                 << " have no point clouds here (not indexed)\n";
+#ifdef V2X_REPLAY_EVALUATE
+    if (evaluate) return v2x::replay::run_evaluate(vm, *ds, root.string());
+#endif
     v2x::replay::ListOptions lo;
     lo.progress = !vm["no-progress"].as<bool>() && ::isatty(STDERR_FILENO);  // in-place line only on a terminal
     lo.per_frame = !vm["summary-only"].as<bool>();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "runtime_fakes.hpp"
+#include "v2x/apps/config_yaml.hpp"
 #include "v2x/apps/node_runtime.hpp"
 #include "v2x/comm/codec.hpp"
 #include "v2x/comm/transport.hpp"
@@ -306,4 +307,23 @@ TEST(NodeRuntime, FuserOfAnotherMethodIsRefused) {
   EXPECT_THROW(NodeRuntime(node_config(fusion::FusionMethod::Late), std::make_unique<comm::InProcessTransport>(hub, 1),
                            std::make_shared<FakePerception>(), std::make_unique<RecordingFuser>(fusion::FusionMethod::Max)),
                ConfigError);
+}
+
+TEST(NodeConfig, YamlKeysMapOntoTheConfigAndBadValuesNameTheKey) {
+  const auto cfg = load_config<ReplayConfig>("config/replay/opv2v_noisy.yaml");
+  EXPECT_EQ(cfg.node.fusion, fusion::FusionMethod::Late);
+  EXPECT_EQ(cfg.node.selection.budget.budget_bytes, 16384);
+  EXPECT_DOUBLE_EQ(cfg.pose_noise.xy_m, 0.2);
+  EXPECT_DOUBLE_EQ(cfg.latency_ms, 100.0);
+  try {
+    load_config_node<NodeConfig>(YAML::Load("fusion: anchor\ncomm: {mtu_bytes: 100}"), "x.yaml");
+    FAIL() << "an MTU below 256 bytes must be refused";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "comm.mtu_bytes");
+  }
+  EXPECT_THROW(load_config_node<NodeConfig>(YAML::Load("fusion: fancy"), "x.yaml"), ConfigError);
+  EXPECT_THROW(load_config_node<NodeConfig>(YAML::Load("comm: {mtu: 1}"), "x.yaml"), ConfigError);
+  EXPECT_EQ(quantization_from_bits(4), Quantization::Int4);
+  EXPECT_EQ(bits_of(quantization_from_bits(16)), 16);
+  EXPECT_THROW(quantization_from_bits(7), std::invalid_argument);
 }
