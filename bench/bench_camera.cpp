@@ -45,3 +45,4 @@ void BM_CameraEncode4x800x600(benchmark::State& st) {
 BENCHMARK(BM_CameraEncode4x800x600)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 }  // namespace
+BENCHMARK_MAIN();
