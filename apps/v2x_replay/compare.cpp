@@ -92,22 +92,26 @@ void write_plot(const std::vector<Row>& rows, const std::string& file) {
   for (int e = static_cast<int>(std::ceil(x0)); e <= static_cast<int>(std::floor(x1)); ++e) {
     const int x = X(std::pow(10.0, e));
     cv::line(img, {x, T}, {x, H - B}, grey, 1);
-    cv::putText(img, human_bytes(std::pow(10.0, e)), {x - 22, H - B + 20}, cv::FONT_HERSHEY_SIMPLEX, 0.45, black, 1,
-                cv::LINE_AA);
+    static const char* kTicks[] = {"1 B", "10 B", "100 B", "1 kB", "10 kB", "100 kB", "1 MB", "10 MB", "100 MB"};
+    const std::string tick = e >= 0 && e <= 8 ? kTicks[e] : fmt("1e%.0f B", e);
+    cv::putText(img, tick, {x - 18, H - B + 20}, cv::FONT_HERSHEY_SIMPLEX, 0.45, black, 1, cv::LINE_AA);
   }
   cv::rectangle(img, {L, T}, {W - R, H - B}, black, 1);
-  cv::putText(img, "bytes per message (log scale; no message at the left edge)", {L + 150, H - 25},
+  cv::putText(img, "bytes per message on the wire (log scale; no message at the left edge)", {L + 110, H - 25},
               cv::FONT_HERSHEY_SIMPLEX, 0.55, black, 1, cv::LINE_AA);
   cv::putText(img, "AP@0.7", {10, T - 12}, cv::FONT_HERSHEY_SIMPLEX, 0.55, black, 1, cv::LINE_AA);
   const std::map<std::string, cv::Scalar> colour{{"none", {80, 80, 80}},  {"late", {0, 140, 255}},
                                                  {"early", {160, 0, 160}}, {"max", {200, 120, 0}},
                                                  {"attn", {0, 160, 0}},     {"anchor", {0, 0, 220}}};
-  for (const Row& r : rows) {
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
     const std::string m = r.j.at("method").get<std::string>();
     const cv::Scalar c = colour.count(m) ? colour.at(m) : black;
     const cv::Point p(X(r.bytes()), Y(r.ap("0.7")));
     cv::circle(img, p, 6, c, cv::FILLED, cv::LINE_AA);
-    cv::putText(img, r.label, p + cv::Point(8, -6), cv::FONT_HERSHEY_SIMPLEX, 0.42, c, 1, cv::LINE_AA);
+    // Labels alternate above / below their point so that neighbours (same method, other budgets) stay readable.
+    const cv::Point off = i % 2 == 0 ? cv::Point(8, -8) : cv::Point(8, 18);
+    cv::putText(img, r.label, p + off, cv::FONT_HERSHEY_SIMPLEX, 0.42, c, 1, cv::LINE_AA);
   }
   if (!cv::imwrite(file, img)) throw std::runtime_error(file + ": cannot write PNG");
 }
