@@ -11,6 +11,9 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/v2x_demo}
 FRAMES=${FRAMES:-20}
 JOBS=${JOBS:-2}
+# LibTorch's OpenMP threads spin-wait by default; on a busy 2-core machine that makes the detector ~25x slower
+# (measured, docs/results.md). It must be set before the process starts.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 bash scripts/setup.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 targets="v2x_sim_app v2x_replay"
@@ -31,8 +34,10 @@ echo "== 2. bird's-eye view of frame 10 → $OUT/bev.png"
 if "$REPLAY" --help | grep -q -- '--fusion'; then
   echo "== 3. replay with the shipped detector (ego view; 4 agents incl. 1 RSU)"
   for m in none late anchor; do
-    if "$REPLAY" --dataset "$OUT/data" --format opv2v --fusion "$m" --report "$OUT/report_$m.json" --no-progress \
-         > "$OUT/replay_$m.log" 2>&1; then
+    extra=()
+    [ "$m" = anchor ] && extra=(--fusion-model data/models/anchor_fusion --budget-bytes 8192)
+    if "$REPLAY" --dataset "$OUT/data" --format opv2v --config config/replay/heldout.yaml --fusion "$m" \
+         "${extra[@]}" --report "$OUT/report_$m.json" > "$OUT/replay_$m.log" 2>&1; then
       /usr/bin/python3 - "$OUT/report_$m.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
