@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # LibTorch spin-waits otherwise (see docs/results.md)
 start=$(date +%s)
 
 bash scripts/setup.sh
