@@ -162,3 +162,17 @@ TEST(AnchorFusion, WeightsRoundTripAndMismatchedManifestIsRefused) {
   EXPECT_EQ(make_fuser(FusionMethod::Anchor, cfg, r)->method(), FusionMethod::Anchor);
   std::filesystem::remove_all(dir);
 }
+
+TEST(AnchorFusion, ShippedWeightsLoadThroughTheFactory) {
+  const std::string dir = "data/models/anchor_fusion";
+  if (!std::filesystem::exists(dir + "/manifest.json")) GTEST_SKIP() << "no shipped fusion model";
+  FusionConfig cfg;
+  FuserResources r;
+  r.model_dir = dir;
+  auto f = make_fuser(FusionMethod::Anchor, cfg, r);
+  EXPECT_EQ(f->method(), FusionMethod::Anchor);
+  const auto m = read_manifest(dir);
+  const auto g = m["architecture"]["grid"];
+  const BevGrid grid{g[0].get<double>(), g[1].get<double>(), g[2].get<double>(), g[3].get<double>(), g[4].get<double>()};
+  EXPECT_NO_THROW(load_attn_fusion(dir, cfg.anchor, m["architecture"]["channels"].get<int>(), grid));
+}
