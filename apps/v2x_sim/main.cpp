@@ -5,6 +5,7 @@
 //   v2x_sim render --config config/sim/urban.yaml --seed 7 --frame 10 --out bev.png [--range 70] [--cameras]
 //       writes a BEV picture of frame K (each agent's points in its own colour, GT boxes, agents, occluders) and,
 //       with --cameras, the ego's camera images next to it (<out stem>_camera<N>.png).
+//   v2x_sim run --preset tiny --nodes 4 --frames 50 --report r.json --viz bev/   (run.cpp: live v2x_node fleet)
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "run.hpp"
 #include "v2x/apps/cli.hpp"
 #include "v2x/apps/config_yaml.hpp"
 #include "v2x/sensors/opv2v.hpp"
@@ -263,7 +265,7 @@ int render(int argc, const char* const* argv) {
 int main(int argc, char** argv) {
   return apps::run_main("v2x_sim", [&]() -> int {
     const std::string usage =
-        "usage: v2x_sim generate|render [options]   (v2x_sim <command> --help for the options)";
+        "usage: v2x_sim generate|render|run [options]   (v2x_sim <command> --help for the options)";
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
       std::cout << usage << "\n";
       return argc < 2 ? 2 : 0;
@@ -271,6 +273,7 @@ int main(int argc, char** argv) {
     const std::string cmd = argv[1];
     if (cmd == "generate") return generate(argc - 1, argv + 1);
     if (cmd == "render") return render(argc - 1, argv + 1);
+    if (cmd == "run") return simrun::run_command(argc - 1, argv + 1);  // run.cpp: live v2x_node fleet
     throw apps::UsageError("unknown command '" + cmd + "' (" + usage + ")");
   });
 }

@@ -65,8 +65,8 @@ std::optional<AgentId> MeshTransport::peek_sender(std::span<const std::uint8_t> 
     return static_cast<AgentId>(static_cast<std::int32_t>(v));
   };
   if (b.size() >= 14 && std::memcmp(b.data(), "V2XP", 4) == 0) return i32(10);  // points message
-  if (b.size() >= 20) return i32(16);                                             // wire v1 (and anything else)
-  return std::nullopt;
+  if (b.size() >= 20 && std::memcmp(b.data(), "V2XF", 4) == 0) return i32(16);  // wire v1
+  return std::nullopt;  // not a message we know: the decoder rejects it (counted as corrupt)
 }
 
 MeshTransport::MeshTransport(AgentId self, MeshTransportOptions options)
@@ -381,8 +381,15 @@ std::vector<Datagram> MeshTransport::poll(TimestampNs deadline_ns, std::size_t m
   for (const auto& d : out) {
     ++stats_.datagrams_received;
     stats_.bytes_received += d.bytes.size();
+    if (heard_since_take_.size() < opt_.max_members) heard_since_take_.insert(d.sender);
   }
   return out;
+}
+
+std::vector<AgentId> MeshTransport::take_heard() {
+  std::vector<AgentId> v(heard_since_take_.begin(), heard_since_take_.end());
+  heard_since_take_.clear();
+  return v;
 }
 
 std::vector<AgentId> MeshTransport::members() const {

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "v2x/apps/config_yaml.hpp"
+#include "v2x/apps/live_node_config.hpp"
 #include "v2x/apps/node_config.hpp"
 #include "v2x/sim/config.hpp"
 
@@ -14,7 +15,7 @@ namespace {
 // folder under config/ → loader. Each module that owns a config kind adds one line here.
 const std::map<std::string, std::function<void(const std::string&)>>& registry() {
   static const std::map<std::string, std::function<void(const std::string&)>> r = {
-      {"node", [](const std::string& f) { load_config<NodeConfig>(f); }},
+      {"node", [](const std::string& f) { load_config<LiveNodeConfig>(f); }},  // v2x_node (superset of NodeConfig)
       {"replay", [](const std::string& f) { load_config<ReplayConfig>(f); }},
       {"sim", [](const std::string& f) { load_config<sim::SimConfig>(f); }},
   };

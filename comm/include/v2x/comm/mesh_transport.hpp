@@ -101,11 +101,13 @@ class MeshTransport final : public Transport {
   MeshStats mesh_stats() const;
   // Events since the last call (for logs / outputs).
   std::vector<MembershipEvent> take_events();
+  // Senders whose datagrams poll() returned since the last call (authenticated ids), sorted.
+  std::vector<AgentId> take_heard();
   // Connects to a peer inbox at run time (e.g. told by an operator); ignored for unknown ids under curve.
   void add_peer(const MeshPeer& peer);
 
   static std::string hello_topic() { return "v2x-hello"; }
-  // Sender id of a wire-v1 or points datagram (header peek, no decode); nullopt when too short.
+  // Sender id of a wire-v1 or points datagram (header peek, no decode); nullopt for anything else.
   static std::optional<AgentId> peek_sender(std::span<const std::uint8_t> bytes);
 
  private:
@@ -132,6 +134,7 @@ class MeshTransport final : public Transport {
   std::uint64_t batch_ = 0;
   std::map<AgentId, Member> members_;
   std::vector<MembershipEvent> events_;
+  std::set<AgentId> heard_since_take_;
   TimestampNs last_hello_ns_ = 0;
   MeshStats mstats_;
 };

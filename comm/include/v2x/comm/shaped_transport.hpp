@@ -6,6 +6,8 @@
 // for a channel between live nodes: the model runs at each receiver, so real ZeroMQ + CurveZMQ traffic stays
 // end to end (docs/nodes.md). The bandwidth cap is the sender's token bucket as each receiver sees it.
 //
+// The inner transport should not keep only the newest batch per peer (keep_newest_only = false): a batch it
+// drops never enters the channel. The shaper keeps the newest per peer on what it delivers.
 // Delivery resolution: the inner transport is polled in steps of at most step_ms, so datagrams come out at
 // most step_ms late against the model. Memory: at most max_peers media; each holds only datagrams in flight.
 #include <map>
