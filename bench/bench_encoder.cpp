@@ -73,7 +73,7 @@ void BM_EncoderHead(benchmark::State& state) {
   }
   state.counters["peak_rss_MB"] = peak_rss_mb();
 }
-BENCHMARK(BM_EncoderHead)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EncoderHead)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_LidarDetector(benchmark::State& state) {
   const DetectorConfig cfg = model_config();

@@ -47,7 +47,43 @@ PillarFeatureNetImpl::PillarFeatureNetImpl(int in_features, int out_channels) {
   bn_ = register_module("bn", nn::BatchNorm1d(nn::BatchNorm1dOptions(out_channels).eps(1e-3).momentum(0.01)));
 }
 
+// CPU inference path of forward(): the same function (Linear, BatchNorm with running statistics, ReLU, max per
+// pillar): one GEMM, then BN + ReLU + max fused into one pass over the points into a (cells, C) canvas.
+// Hand-written because at::scatter_reduce's CPU kernel is slow and scales badly with OpenMP threads (measured
+// ~11 ms on one thread and several times that on two for 75 k points here). Test:
+// Network.FastPillarFeatureNetMatchesTheTorchPath.
+torch::Tensor PillarFeatureNetImpl::forward_cpu_inference(const PillarBatch& b) {
+  const std::int64_t C = linear_->options.out_features();
+  const std::int64_t cells = static_cast<std::int64_t>(b.batch_size) * b.grid_h * b.grid_w;
+  auto canvas = torch::zeros({cells, C}, torch::kFloat32);
+  const auto y = torch::mm(b.features.to(torch::kFloat32), linear_->weight.detach().t()).contiguous();  // (M, C)
+  const auto inv_std = torch::rsqrt(bn_->running_var.detach() + bn_->options.eps());
+  const auto scale = (bn_->weight.detach() * inv_std).to(torch::kFloat32).contiguous();
+  const auto shift = (bn_->bias.detach() - bn_->running_mean.detach() * scale).to(torch::kFloat32).contiguous();
+  const auto idx = b.index.to(torch::kInt64).contiguous();
+  const float* sc = scale.data_ptr<float>();
+  const float* sh = shift.data_ptr<float>();
+  const float* yp = y.data_ptr<float>();
+  const std::int64_t* ix = idx.data_ptr<std::int64_t>();
+  float* out = canvas.data_ptr<float>();
+  const std::int64_t M = y.size(0);
+  for (std::int64_t m = 0; m < M; ++m) {
+    const std::int64_t cell = ix[m];
+    if (cell < 0 || cell >= cells) continue;  // cannot happen for Pillarizer output
+    const float* ym = yp + m * C;
+    float* o = out + cell * C;
+    for (std::int64_t c = 0; c < C; ++c) {
+      const float z = ym[c] * sc[c] + sh[c];
+      o[c] = z > o[c] ? z : o[c];  // canvas starts at 0: ReLU and max in one comparison
+    }
+  }
+  // (B*Hp*Wp, C) → (B, C, Hp, Wp)
+  return canvas.view({b.batch_size, b.grid_h, b.grid_w, C}).permute({0, 3, 1, 2}).contiguous();
+}
+
 torch::Tensor PillarFeatureNetImpl::forward(const PillarBatch& b) {
+  if (fast_inference_ && !is_training() && b.features.device().is_cpu() && !torch::GradMode::is_enabled())
+    return forward_cpu_inference(b);
   const std::int64_t C = linear_->options.out_features();
   const std::int64_t cells = static_cast<std::int64_t>(b.batch_size) * b.grid_h * b.grid_w;
   auto canvas = torch::zeros({C, cells}, b.features.options());

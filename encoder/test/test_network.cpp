@@ -158,3 +158,31 @@ TEST(Training, FitsASyntheticSceneAndDecodesItsBoxes) {
     EXPECT_GT(best, 0.5) << "GT at " << gt.center.transpose();
   }
 }
+
+TEST(Network, FastPillarFeatureNetMatchesTheTorchPath) {
+  torch::manual_seed(6);
+  PillarFeatureNet pfn(kPointFeatures, 16);
+  {
+    // Non-trivial BatchNorm statistics and affine parameters.
+    torch::NoGradGuard ng;
+    auto params = pfn->named_parameters();
+    auto bufs = pfn->named_buffers();
+    params["bn.weight"].uniform_(0.5, 1.5);
+    params["bn.bias"].uniform_(-0.5, 0.5);
+    bufs["bn.running_mean"].uniform_(-0.3, 0.3);
+    bufs["bn.running_var"].uniform_(0.5, 2.0);
+  }
+  pfn->eval();
+  const DetectorConfig cfg = tiny_config();
+  const SampleEncoder enc(cfg);
+  const auto a = enc.encode(synthetic_scene({car(3, 1, 0.2), car(-6, -3, 1.4)}, 31));
+  const auto b = enc.encode(synthetic_scene({car(-2, 2.5, -0.3)}, 32));
+  const PillarBatch pb = make_pillar_batch({&a.pillars, &b.pillars});
+  torch::NoGradGuard ng;
+  const auto fast = pfn->forward(pb);
+  pfn->set_fast_inference(false);
+  const auto ref = pfn->forward(pb);
+  ASSERT_EQ(fast.sizes(), ref.sizes());
+  EXPECT_TRUE(torch::allclose(fast, ref, 1e-5, 1e-5)) << (fast - ref).abs().max().item<float>();
+  EXPECT_GT(ref.abs().sum().item<float>(), 0.f);
+}

@@ -29,10 +29,14 @@ PillarBatch make_pillar_batch(const std::vector<const Pillars*>& samples);
 class PillarFeatureNetImpl : public torch::nn::Module {
  public:
   PillarFeatureNetImpl(int in_features, int out_channels);
-  // → (B, C, Hp, Wp)
+  // → (B, C, Hp, Wp). In eval mode on the CPU without autograd, a fused hand-written loop computes the same
+  // values (forward_cpu_inference); set_fast_inference(false) forces the LibTorch ops (tests compare the two).
   torch::Tensor forward(const PillarBatch& batch);
+  torch::Tensor forward_cpu_inference(const PillarBatch& batch);
+  void set_fast_inference(bool on) { fast_inference_ = on; }
 
  private:
+  bool fast_inference_ = true;
   torch::nn::Linear linear_{nullptr};
   torch::nn::BatchNorm1d bn_{nullptr};
 };
