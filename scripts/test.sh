@@ -23,7 +23,9 @@ if [ "${V2X_SKIP_ASAN:-0}" != "1" ]; then
         -DV2X_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j"$JOBS"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest --output-on-failure -j"$JOBS" --timeout 900 -LE slow)
+     ctest --output-on-failure -j"$JOBS" --timeout 900 -LE slow \
+       -E 'AgreesWithBruteForceSamplingOn1000RandomPairs')  # 490M point tests: minutes under ASan; runs in step 1
+
 fi
 
 if [ -f scripts/fuzz.sh ]; then
