@@ -4,7 +4,7 @@
 // garbage:      allow-listed key; random payloads, broken framing, spoofed topics and wire sender ids.
 // unauthorised: a fresh key that no allow-list holds (the ZAP handlers must refuse every connection).
 // replay:       allow-listed key; real wire-v1 messages (no cells, no boxes) stamped with the fleet's current
-//               time (learned from a node's detections topic --det), each re-sent in a later tick, plus stale ones.
+//               time (learned from a node's detections topic --det), one per tick: fresh, its replay, a stale one.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   TimestampNs latest = 0;
   std::uint32_t seq = 0;
   comm::Bytes last_fresh;
+  TimestampNs acted_on = 0;
+  int step = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int it = 0; std::chrono::steady_clock::now() - t0 < std::chrono::duration<double>(seconds); ++it) {
     zmq::message_t m;
@@ -118,14 +120,17 @@ int main(int argc, char** argv) {
         case 2: send(comm::ZmqTransport::topic_of(static_cast<AgentId>(rng() % 8)), {batch_le(), junk}); break;  // spoofed topic
         case 3: send(own, {batch_le(), message(static_cast<AgentId>(it), 1, latest)}); break;  // spoofed wire sender
       }
-    } else if (mode == "replay" && latest > 0) {
-      switch (it % 3) {
+    } else if (mode == "replay" && latest > acted_on) {
+      // One message per fleet tick (paced by the detections topic), so that the receiver's keep-newest step
+      // cannot hide a replayed copy behind a newer batch: the replay window itself must reject it.
+      acted_on = latest;
+      switch (step++ % 3) {
         case 0: last_fresh = message(id, ++seq, latest); send(own, {batch_le(), last_fresh}); break;
         case 1: if (!last_fresh.empty()) send(own, {batch_le(), last_fresh}); break;            // replayed
         case 2: send(own, {batch_le(), message(id, ++seq, latest - 5'000'000'000LL)}); break;   // stale
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(mode == "replay" ? 110 : 30));
+    std::this_thread::sleep_for(std::chrono::milliseconds(mode == "replay" ? 5 : 30));
   }
   return 0;
 }
