@@ -72,14 +72,12 @@ struct NodeSecurityConfig {
   std::string secret_key_file;        // this node's secret key (mode 0600)
   std::string public_key_file;        // this node's public key
   std::vector<PeerEntry> allowed;     // allow-list: only these keys may send to this node (id bound to key)
-  std::vector<std::string> observer_key_files;  // keys that may subscribe to this node's detections
   template <class V>
   void visit(V& v) {
     v("curve", curve);
     v("secret_key_file", secret_key_file);
     v("public_key_file", public_key_file);
     v("allowed", allowed);
-    v("observer_key_files", observer_key_files);
   }
 };
 
