@@ -57,10 +57,12 @@ std::vector<std::uint8_t> encode_points(const PointCloud& cloud, const PointsEnc
   const std::size_t n = x.size();
   st.points_sent = n;
   std::vector<std::uint8_t> body(7 * n);
-  std::memcpy(body.data(), x.data(), 2 * n);
-  std::memcpy(body.data() + 2 * n, y.data(), 2 * n);
-  std::memcpy(body.data() + 4 * n, z.data(), 2 * n);
-  std::memcpy(body.data() + 6 * n, in.data(), n);
+  if (n > 0) {  // memcpy from an empty vector's null data() is undefined even for 0 bytes
+    std::memcpy(body.data(), x.data(), 2 * n);
+    std::memcpy(body.data() + 2 * n, y.data(), 2 * n);
+    std::memcpy(body.data() + 4 * n, z.data(), 2 * n);
+    std::memcpy(body.data() + 6 * n, in.data(), n);
+  }
 
   std::vector<std::uint8_t> out;
   std::vector<std::uint8_t> packed;
