@@ -7,6 +7,9 @@
 #   scripts/gpu_train.sh smoke                 # build + ~1 min of training (checks the toolchain and speeds)
 #   scripts/gpu_train.sh full                  # the shipped model: see docs/training.md
 #   scripts/gpu_train.sh resume DIR            # continue from DIR/checkpoint.pt (+ optimizer.pt, state.json)
+#   scripts/gpu_train.sh build                 # only build v2x_train (so that two stages can then share the GPU)
+#   NAME=anchor_fusion scripts/gpu_train.sh fusion   # the shipped anchor-fusion + AttFuse model (docs/training.md)
+#   NAME=camera scripts/gpu_train.sh camera          # the shipped camera-only branch (docs/cameras.md)
 # Extra arguments after the mode are passed to v2x_train (they override the mode's).
 set -euo pipefail
 MODE=${1:-full}
@@ -21,6 +24,7 @@ TORCH_PREFIX=$(python3 -c "import torch;print(torch.utils.cmake_prefix_path)")
   cmake --build build-gpu -j16 --target v2x_train
 } > "$OUT/$NAME/build_log.txt" 2>&1 || { tail -50 "$OUT/$NAME/build_log.txt"; exit 1; }
 echo "gpu_train: built v2x_train"
+[ "$MODE" = build ] && exit 0
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 COMMIT=$(cat .carry/GIT_COMMIT 2>/dev/null || echo unknown)
@@ -40,6 +44,17 @@ case "$MODE" in
     ARGS=(--train-presets urban,suburban,highway --train-seeds 51-100 --train-frames 15 --frame-stride 2
           --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 10
           --epochs 120 --batch 16 --lr 0.001 --time-budget-s 330 --log-every 100 --resume "$DIR") ;;
-  *) echo "usage: $0 smoke|full|resume DIR [v2x_train args]"; exit 2 ;;
+  fusion)
+    COMMON=(--out "$OUT/$NAME" --name "$NAME" --git-commit "$COMMIT" --device cuda --threads 8)
+    ARGS=(--stage fusion --detector data/models/detector --presets urban,suburban,highway --train-seeds 1-36
+          --frames 30 --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 30 --steps 8000
+          --train-minutes 3 --batch-frames 8 --checkpoint-dir "$OUT/$NAME") ;;
+  camera)
+    COMMON=(--out "$OUT/$NAME" --device cuda --threads 7)
+    ARGS=(--stage camera --lidar-model data/models/detector --lift multi_height
+          --train-presets urban,suburban,highway --train-seeds 1-30 --train-frames 8 --frame-stride 3
+          --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 8
+          --epochs 15 --batch 16 --time-budget-s 200 --log-every 50) ;;
+  *) echo "usage: $0 smoke|full|resume DIR|build|fusion|camera [v2x_train args]"; exit 2 ;;
 esac
 "$TRAIN" "${COMMON[@]}" "${ARGS[@]}" "$@"

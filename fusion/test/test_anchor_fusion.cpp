@@ -112,6 +112,27 @@ TEST(AnchorFusion, UntrainedNetworkPassesMergedQueriesThrough) {
   EXPECT_EQ(true_positives(out, gt, 0.7), 5);
 }
 
+TEST(AnchorFusion, MergedQueryKeepsTheMostConfidentSourcesBox) {
+  Frame f = make_frame(true);
+  // The ego's view of the car at (20, 6) is poor: a shifted, low-score proposal; the peer's (score 0.9) is exact.
+  f.proposals[2] = SparseAnchor{car(20.9, 6.6), 0.2f, std::vector<float>(kC, 0.5f)};
+  // ... and the car at (8, 3) the ego sees better (0.95) than the peer, whose box is shifted.
+  f.proposals[0].score = 0.95f;
+  const Pose T_world_peer = planar_pose(25, 3, 0, 0.5);
+  f.peers[0].msg.anchors[0].box = car(8.8, 3.5).transformed(T_world_peer.inverse());
+  FusionConfig cfg;
+  FusionStats st;
+  const auto aligned = align_peers(f.ego(), f.peers, cfg.align, requirements_from(f.ego()), &st);
+  ASSERT_EQ(aligned.size(), 1u);
+  const auto q = build_anchor_queries(f.ego(), aligned, cfg);
+  ASSERT_EQ(q.num_queries(), 5);
+  EXPECT_NEAR(q.q_box[2][0].item<float>(), 20.f, 1e-3);  // the peer's box
+  EXPECT_NEAR(q.q_box[2][1].item<float>(), 6.f, 1e-3);
+  EXPECT_NEAR(q.q_score[2].item<float>(), 0.9f, 1e-6);
+  EXPECT_NEAR(q.q_box[0][0].item<float>(), 8.f, 1e-3);  // the ego's box
+  EXPECT_NEAR(q.q_score[0].item<float>(), 0.95f, 1e-6);
+}
+
 TEST(AnchorFusion, InjectedBadPeerNeverMakesTheResultWorseThanNoFusion) {
   Frame f = make_frame(true);
   f.peers[0].msg.T_world_lidar = f.peers[0].msg.T_world_lidar * planar_pose(20, 0, 0, 0);
