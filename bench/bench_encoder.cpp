@@ -62,7 +62,7 @@ void BM_EncoderHead(benchmark::State& state) {
   const DetectorConfig cfg = model_config();
   DetectorNet net(cfg);
   if (std::filesystem::exists(std::string(kModel) + "/weights.pt")) torch::load(net, std::string(kModel) + "/weights.pt");
-  net->eval();
+  net->fold_batchnorm_for_inference();  // as LidarDetector runs it
   const Pillarizer pz(cfg.pillars);
   const PointCloud& c = sweep();
   torch::NoGradGuard ng;

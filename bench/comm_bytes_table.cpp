@@ -6,6 +6,7 @@
 // Usage: comm_bytes_table DATASET_DIR MODEL_DIR [frames=40] [budget_bytes=3145728]
 //   Sender = every non-ego agent of each frame; ego (for the request map) = the frame's ego. Selectors keep their
 //   state along a scenario (frames in time order) and are reset when the scenario changes.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -26,6 +27,7 @@ struct Message {  // one sender's view of one frame
   AgentId sender = 0;
   fusion::AgentPerception p;
   Pose T_world_lidar;
+  bool is_rsu = false;
   std::vector<std::uint8_t> request;  // the ego's request map in the sender's grid
 };
 }  // namespace
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
     const auto req_map = make_request_map(ego_p.map, ego->T_world_lidar, 0.3);
     for (const auto& a : f->agents) {
       if (a.id == f->ego) continue;
-      Message m{f->scenario, a.id, det->perceive(a.cloud, a.id, a.stamp_ns), a.T_world_lidar, {}};
+      Message m{f->scenario, a.id, det->perceive(a.cloud, a.id, a.stamp_ns), a.T_world_lidar, a.is_rsu, {}};
       m.request = warp_request(req_map, a.T_world_lidar, m.p.map.grid, m.p.map.height, m.p.map.width);
       seqs[{f->scenario, a.id}].push_back(std::move(m));
     }
@@ -103,6 +105,24 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.0f | %.1f | %.0f | %.0f | %.0f | %.0f | %.2f %% | %.2f %% |\n",
                 std::string(enum_name(static_cast<SelectorKind>(kind))).c_str(), cells / n, anchors / n, bytes[0] / n,
                 bytes[1] / n, bytes[2] / n, bytes[3] / n, 100.0 * bytes[2] / n / dense, 100.0 * bytes[3] / n / dense);
+  }
+  // How the conformal selector follows the scene: cells per message along each sender's sequence (INT8).
+  std::printf("\n| sender (scenario / agent) | RSU | messages | cells, first message | cells/msg afterwards (mean) | min | max |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|\n");
+  for (const auto& [key, seq] : seqs) {
+    SelectionConfig cfg;
+    cfg.kind = SelectorKind::ConformalTemporal;
+    cfg.budget.budget_bytes = budget;
+    cfg.budget.quant = Quantization::Int8;
+    auto sel = make_selector(cfg);
+    std::vector<double> n;
+    for (const auto& m : seq) n.push_back(static_cast<double>(sel->select({&m.p.map, m.T_world_lidar, m.p.proposals}).cells.size()));
+    double sum = 0, lo = 1e18, hi = 0;
+    for (std::size_t k = 1; k < n.size(); ++k) sum += n[k], lo = std::min(lo, n[k]), hi = std::max(hi, n[k]);
+    const double rest = n.size() > 1 ? sum / static_cast<double>(n.size() - 1) : 0;
+    std::printf("| %s / %lld | %s | %zu | %.0f | %.0f | %.0f | %.0f |\n", key.first.c_str(),
+                static_cast<long long>(key.second), seq.front().is_rsu ? "yes" : "no", n.size(), n[0], rest,
+                n.size() > 1 ? lo : 0, hi);
   }
   std::printf("\nDense FP32 map: %.0f bytes (C=%d, %dx%d cells). %d frames of %s, %zu peer messages in %zu sender "
               "sequences. Budget %d B. top_k/random_k: k = 10%% of cells; request: cells where the ego's confidence "

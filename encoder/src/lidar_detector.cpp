@@ -69,6 +69,7 @@ struct LidarDetector::Impl {
         throw std::runtime_error(w + ": weights checksum " + std::to_string(got) + " differs from the manifest's " +
                                  std::to_string(want));
     }
+    net->fold_batchnorm_for_inference();
   }
 };
 

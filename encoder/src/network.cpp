@@ -138,6 +138,63 @@ BackboneImpl::BackboneImpl(int in_channels, const NetConfig& cfg) {
                                                cfg.out_channels, 1, cfg.fuse_kernel));
 }
 
+namespace {
+torch::Tensor bn_scale(const nn::BatchNorm2dImpl& bn) {
+  return bn.weight / torch::sqrt(bn.running_var + bn.options.eps());
+}
+torch::Tensor folded_bias(const torch::Tensor& conv_bias, const nn::BatchNorm2dImpl& bn) {
+  const auto b0 = conv_bias.defined() ? conv_bias : torch::zeros_like(bn.running_mean);
+  return (b0 - bn.running_mean) * bn_scale(bn) + bn.bias;
+}
+// A Sequential of Conv2d / ConvTranspose2d / BatchNorm2d / ReLU with every (conv, BatchNorm2d) pair folded.
+nn::Sequential fold_sequential(const nn::Sequential& seq) {
+  torch::NoGradGuard ng;
+  nn::Sequential out;
+  const auto mods = seq->children();
+  for (std::size_t i = 0; i < mods.size(); ++i) {
+    const auto bn = i + 1 < mods.size() ? std::dynamic_pointer_cast<nn::BatchNorm2dImpl>(mods[i + 1]) : nullptr;
+    if (const auto c = std::dynamic_pointer_cast<nn::Conv2dImpl>(mods[i]); c && bn) {
+      const auto& co = c->options;
+      nn::Conv2d f(nn::Conv2dOptions(co.in_channels(), co.out_channels(), co.kernel_size())
+                       .stride(co.stride())
+                       .padding(co.padding())
+                       .dilation(co.dilation())
+                       .groups(co.groups())
+                       .bias(true));
+      f->weight.copy_(c->weight * bn_scale(*bn).view({-1, 1, 1, 1}));  // (out, in, k, k)
+      f->bias.copy_(folded_bias(c->bias, *bn));
+      out->push_back(f);
+      ++i;
+    } else if (const auto t = std::dynamic_pointer_cast<nn::ConvTranspose2dImpl>(mods[i]); t && bn) {
+      const auto& to = t->options;  // the backbone's upsampling: kernel = stride, no padding (as constructed above)
+      nn::ConvTranspose2d f(nn::ConvTranspose2dOptions(to.in_channels(), to.out_channels(), to.kernel_size())
+                                .stride(to.stride())
+                                .output_padding(to.output_padding())
+                                .dilation(to.dilation())
+                                .groups(to.groups())
+                                .bias(true));
+      f->weight.copy_(t->weight * bn_scale(*bn).view({1, -1, 1, 1}));  // (in, out, k, k)
+      f->bias.copy_(folded_bias(t->bias, *bn));
+      out->push_back(f);
+      ++i;
+    } else if (const auto r = std::dynamic_pointer_cast<nn::ReLUImpl>(mods[i])) {
+      out->push_back(nn::ReLU(nn::ReLUOptions(true)));
+    } else {
+      throw std::logic_error("fold_batchnorm: unexpected module " + mods[i]->name());
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void BackboneImpl::fold_batchnorm() {
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    blocks_[i] = replace_module("block" + std::to_string(i), fold_sequential(blocks_[i]));
+    ups_[i] = replace_module("up" + std::to_string(i), fold_sequential(ups_[i]));
+  }
+  fuse_ = replace_module("fuse", fold_sequential(fuse_));
+}
+
 torch::Tensor BackboneImpl::forward(torch::Tensor x) {
   std::vector<torch::Tensor> ups;
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
@@ -176,6 +233,12 @@ DetectorNetImpl::DetectorNetImpl(const DetectorConfig& cfg) {
   pfn_ = register_module("pfn", PillarFeatureNet(kPointFeatures, cfg.net.pfn_channels));
   backbone_ = register_module("backbone", Backbone(cfg.net.pfn_channels, cfg.net));
   head_ = register_module("head", DetectionHead(cfg.net.out_channels, cfg.anchors.per_cell()));
+}
+
+void DetectorNetImpl::fold_batchnorm_for_inference() {
+  eval();
+  backbone_->fold_batchnorm();
+  eval();
 }
 
 HeadOutput DetectorNetImpl::forward(const PillarBatch& b) { return head_->forward(backbone_->forward(pfn_->forward(b))); }

@@ -186,3 +186,33 @@ TEST(Network, FastPillarFeatureNetMatchesTheTorchPath) {
   EXPECT_TRUE(torch::allclose(fast, ref, 1e-5, 1e-5)) << (fast - ref).abs().max().item<float>();
   EXPECT_GT(ref.abs().sum().item<float>(), 0.f);
 }
+
+TEST(Network, FoldingBatchNormForInferenceKeepsTheOutputs) {
+  torch::manual_seed(7);
+  const DetectorConfig cfg = tiny_config();
+  DetectorNet net(cfg);
+  {  // non-trivial BatchNorm statistics, as after training
+    torch::NoGradGuard ng;
+    for (auto& kv : net->named_parameters())
+      if (kv.key().find("backbone") == 0 && kv.value().dim() == 1) kv.value().uniform_(0.5, 1.5);
+    for (auto& kv : net->named_buffers()) {
+      if (kv.key().find("running_mean") != std::string::npos) kv.value().uniform_(-0.3, 0.3);
+      if (kv.key().find("running_var") != std::string::npos) kv.value().uniform_(0.5, 2.0);
+    }
+  }
+  net->eval();
+  const SampleEncoder enc(cfg);
+  const auto a = enc.encode(synthetic_scene({car(3, 1, 0.2), car(-6, -3, 1.4)}, 41));
+  const PillarBatch pb = make_pillar_batch({&a.pillars});
+  torch::NoGradGuard ng;
+  const HeadOutput ref = net->forward(pb);
+  const std::int64_t bn_before = static_cast<std::int64_t>(net->named_buffers().size());
+  net->fold_batchnorm_for_inference();
+  EXPECT_LT(static_cast<std::int64_t>(net->named_buffers().size()), bn_before);  // the backbone's BN are gone
+  const HeadOutput got = net->forward(pb);
+  EXPECT_TRUE(torch::allclose(got.features, ref.features, 1e-4, 1e-4))
+      << (got.features - ref.features).abs().max().item<float>();
+  EXPECT_TRUE(torch::allclose(got.cls, ref.cls, 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(got.box, ref.box, 1e-4, 1e-4));
+  EXPECT_GT(ref.features.abs().sum().item<float>(), 0.f);
+}

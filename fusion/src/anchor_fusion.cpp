@@ -25,6 +25,7 @@ struct Query {
   float score = 0;
   std::vector<float> feature;  // (C,) or empty
   std::array<float, kQuerySources> src{0, 0, 0};
+  float ego_score = 0;  // the ego's own proposal score (0 when the ego did not propose it)
 };
 
 float clampf(double v, double lo, double hi) { return static_cast<float>(std::min(hi, std::max(lo, v))); }
@@ -70,12 +71,13 @@ AnchorQueries build_anchor_queries(const EgoInput& ego, const std::vector<Aligne
   if (ego.proposals != nullptr) {
     for (const auto& a : *ego.proposals) {
       if (!finite_box(a.box)) continue;
-      Query q{a.box, a.score, static_cast<int>(a.feature.size()) == C ? a.feature : std::vector<float>{}, {1, 0, 0}};
+      Query q{a.box, a.score, static_cast<int>(a.feature.size()) == C ? a.feature : std::vector<float>{}, {1, 0, 0},
+              a.score};
       qs.push_back(std::move(q));
     }
   } else if (ego.local != nullptr) {
     for (const auto& d : ego.local->detections)
-      if (finite_box(d.box)) qs.push_back(Query{d.box, d.score, {}, {1, 0, 0}});
+      if (finite_box(d.box)) qs.push_back(Query{d.box, d.score, {}, {1, 0, 0}, d.score});
   }
   struct PeerAnchorRef {
     const SparseAnchor* a;
@@ -113,9 +115,10 @@ AnchorQueries build_anchor_queries(const EgoInput& ego, const std::vector<Aligne
       continue;
     }
     Query& q = qs[best];
-    // The most confident source's box is kept, as late fusion's NMS would keep it: an ego proposal below the
-    // peer's score is usually the ego's poor view of the object (keeping it cost 4.6 AP@0.7 points in replay).
-    if (a.score > q.score) q.box = a.box;
+    // The ego's confident box is kept (no pose error, no latency); a weak ego proposal is usually the ego's poor
+    // view of the object, so the most confident box wins then (cfg.ego_box_score_min).
+    const bool ego_box = q.src[kAgentEgo] != 0 && q.ego_score >= cfg.ego_box_score_min;
+    if (!ego_box && a.score > q.score) q.box = a.box;
     q.score = std::max(q.score, a.score);
     q.src[kind] = 1;
     if (q.feature.empty() && static_cast<int>(a.feature.size()) == C) q.feature = a.feature;

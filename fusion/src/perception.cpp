@@ -21,8 +21,8 @@ NetDetector::NetDetector(const encoder::DetectorConfig& cfg, encoder::DetectorNe
   for (const auto& kv : net_->named_children())
     if (kv.key() == "head") head_ = std::dynamic_pointer_cast<encoder::DetectionHeadImpl>(kv.value());
   if (!head_) throw std::runtime_error("NetDetector: DetectorNet has no 'head' module");
+  net_->fold_batchnorm_for_inference();
   net_->to(device_);
-  net_->eval();
 }
 
 std::shared_ptr<NetDetector> NetDetector::load(const encoder::DetectorConfig& cfg, const std::string& weights_file,

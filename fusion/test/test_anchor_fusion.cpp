@@ -116,10 +116,13 @@ TEST(AnchorFusion, MergedQueryKeepsTheMostConfidentSourcesBox) {
   Frame f = make_frame(true);
   // The ego's view of the car at (20, 6) is poor: a shifted, low-score proposal; the peer's (score 0.9) is exact.
   f.proposals[2] = SparseAnchor{car(20.9, 6.6), 0.2f, std::vector<float>(kC, 0.5f)};
-  // ... and the car at (8, 3) the ego sees better (0.95) than the peer, whose box is shifted.
+  // ... the car at (8, 3) the ego sees better (0.95) than the peer, whose box is shifted (pose error, age);
+  // the car at (14, -4) the ego sees confidently enough (0.8 ≥ ego_box_score_min) though the peer scores higher.
   f.proposals[0].score = 0.95f;
   const Pose T_world_peer = planar_pose(25, 3, 0, 0.5);
   f.peers[0].msg.anchors[0].box = car(8.8, 3.5).transformed(T_world_peer.inverse());
+  f.peers[0].msg.anchors[1].box = car(14.7, -3.5).transformed(T_world_peer.inverse());
+  f.peers[0].msg.anchors[1].score = 0.99f;
   FusionConfig cfg;
   FusionStats st;
   const auto aligned = align_peers(f.ego(), f.peers, cfg.align, requirements_from(f.ego()), &st);
@@ -131,6 +134,8 @@ TEST(AnchorFusion, MergedQueryKeepsTheMostConfidentSourcesBox) {
   EXPECT_NEAR(q.q_score[2].item<float>(), 0.9f, 1e-6);
   EXPECT_NEAR(q.q_box[0][0].item<float>(), 8.f, 1e-3);  // the ego's box
   EXPECT_NEAR(q.q_score[0].item<float>(), 0.95f, 1e-6);
+  EXPECT_NEAR(q.q_box[1][0].item<float>(), 14.f, 1e-3);  // the ego's box, the peer's score
+  EXPECT_NEAR(q.q_score[1].item<float>(), 0.99f, 1e-6);
 }
 
 TEST(AnchorFusion, InjectedBadPeerNeverMakesTheResultWorseThanNoFusion) {

@@ -47,6 +47,9 @@ class BackboneImpl : public torch::nn::Module {
   BackboneImpl(int in_channels, const NetConfig& cfg);
   // (B, Cp, Hp, Wp) pseudo-image → (B, out_channels, Hp / s0, Wp / s0).
   torch::Tensor forward(torch::Tensor x);
+  // Inference only: folds every eval-mode BatchNorm2d into the convolution before it (one pass less over each
+  // feature map; same outputs up to float rounding). The module cannot be trained afterwards.
+  void fold_batchnorm();
 
  private:
   std::vector<torch::nn::Sequential> blocks_;
@@ -82,6 +85,8 @@ class DetectorNetImpl : public torch::nn::Module {
   // Σ|x| over every parameter and buffer, in double: recorded in the manifest at export and checked on load,
   // so weights that do not load bit-exactly (another LibTorch version, a truncated file) are noticed.
   double weights_checksum() const;
+  // Inference only (after loading and checking the weights): Backbone::fold_batchnorm. Switches to eval mode.
+  void fold_batchnorm_for_inference();
 
  private:
   PillarFeatureNet pfn_{nullptr};

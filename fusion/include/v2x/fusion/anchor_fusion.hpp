@@ -2,9 +2,9 @@
 // Anchor-centric cross-attention fusion (after ACCO, adapted to LiDAR BEV features; our own formulation).
 //
 // Queries: the ego's proposals ∪ the peers' anchors in the ego frame; a peer anchor that describes an object
-// already queried (centre within merge_dist_m or BEV IoU ≥ merge_iou) is merged into that query: the most
-// confident source's box is kept (ego or peer, as late fusion's NMS keeps it); the score is the maximum; the
-// sources are recorded. Query input: its anchor feature ‖ the ego map at its centre
+// already queried (centre within merge_dist_m or BEV IoU ≥ merge_iou) is merged into that query: the ego's box
+// is kept when the ego proposed it with score ≥ ego_box_score_min, else the most confident source's box; the
+// score is the maximum; the sources are recorded. Query input: its anchor feature ‖ the ego map at its centre
 // ‖ which agents proposed it ‖ logit(score) ‖ log box size.
 // Keys, per query (K = 9 · (1 + P) + anchor_keys, P = peers used this frame):
 //   9 ego cells on a 3×3 pattern in the query's box frame (half extents pattern_scale · l/2, · w/2) — always valid;

@@ -92,6 +92,10 @@ struct AnchorFusionConfig {
   double peer_anchor_score_min = 0.1;
   double merge_dist_m = 2.0;
   double merge_iou = 0.3;
+  // A merged query keeps the ego's own box when the ego proposed it with at least this score (no pose error, no
+  // message age); otherwise the most confident source's box, as late fusion's NMS would (docs/results.md,
+  // "Merge rule"). 0 = always the ego's box when it has one; 1 = always the most confident box.
+  double ego_box_score_min = 0.3;
   int max_queries = 160;
   // Output: scores after the last layer, then decode.score_threshold / nms_iou / max_detections.
   template <class V>
@@ -108,6 +112,7 @@ struct AnchorFusionConfig {
     v("peer_anchor_score_min", peer_anchor_score_min, Range{0, 1});
     v("merge_dist_m", merge_dist_m, Range{0, 20});
     v("merge_iou", merge_iou, Range{0, 1});
+    v("ego_box_score_min", ego_box_score_min, Range{0, 1});
     v("max_queries", max_queries, Range{1, 100000});
   }
   void check(const std::string& file) const {
