@@ -98,8 +98,8 @@ TEST(LidarDetector, LoadsSavedWeightsAndRefusesAManifestWithAnotherArchitecture)
   auto ra = a.run(s.cloud), rb = b.run(s.cloud);
   ASSERT_TRUE(ra.has_value() && rb.has_value());
   EXPECT_EQ(ra->features.data, rb->features.data);
-  // Same weights through the module directly.
-  net->eval();
+  // Same weights through the module directly, prepared for inference as LidarDetector prepares it.
+  net->fold_batchnorm_for_inference();
   torch::NoGradGuard ng;
   const Pillarizer pz(cfg.pillars);
   const Pillars p = pz.run(s.cloud);
