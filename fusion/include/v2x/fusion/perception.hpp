@@ -47,7 +47,9 @@ class DetectorRuntime {
 
 class NetDetector final : public DetectorRuntime {
  public:
-  // net must have been built from cfg (weights loaded by the caller); it is switched to eval mode.
+  // net must have been built from cfg (weights loaded by the caller); it is switched to eval mode and its
+  // BatchNorm is folded for inference (DetectorNet::fold_batchnorm_for_inference), so the caller's module cannot be
+  // trained afterwards.
   NetDetector(const encoder::DetectorConfig& cfg, encoder::DetectorNet net, torch::Device device = torch::kCPU);
   // Builds the net from cfg and loads `weights_file` (torch::save of the DetectorNet module); throws
   // std::runtime_error naming the file when it cannot be read or does not fit cfg.
