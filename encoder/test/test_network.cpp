@@ -1,6 +1,8 @@
 // The LibTorch network: shapes, the pillar feature net's max, losses, and that it can fit a scene.
 #include <gtest/gtest.h>
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 #include "test_helpers.hpp"
@@ -177,13 +179,27 @@ TEST(Network, FastPillarFeatureNetMatchesTheTorchPath) {
   const SampleEncoder enc(cfg);
   const auto a = enc.encode(synthetic_scene({car(3, 1, 0.2), car(-6, -3, 1.4)}, 31));
   const auto b = enc.encode(synthetic_scene({car(-2, 2.5, -0.3)}, 32));
-  const PillarBatch pb = make_pillar_batch({&a.pillars, &b.pillars});
+  // Enough samples that two threads split the points between them (pillar runs cut at chunk borders).
+  std::vector<const Pillars*> samples;
+  for (int i = 0; i < 16; ++i) samples.push_back(i % 2 ? &b.pillars : &a.pillars);
+  const PillarBatch pb = make_pillar_batch(samples);
+  ASSERT_GT(pb.features.size(0), 2 * 8192);
+  // The same points in random order: pillars are no longer contiguous runs (the single-thread path).
+  PillarBatch shuffled = pb;
+  const auto perm = torch::randperm(pb.features.size(0), torch::kInt64);
+  shuffled.features = pb.features.index_select(0, perm);
+  shuffled.index = pb.index.index_select(0, perm);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
   torch::NoGradGuard ng;
   const auto fast = pfn->forward(pb);
+  const auto fast_shuffled = pfn->forward(shuffled);
   pfn->set_fast_inference(false);
   const auto ref = pfn->forward(pb);
+  at::set_num_threads(threads);
   ASSERT_EQ(fast.sizes(), ref.sizes());
   EXPECT_TRUE(torch::allclose(fast, ref, 1e-5, 1e-5)) << (fast - ref).abs().max().item<float>();
+  EXPECT_TRUE(torch::allclose(fast_shuffled, ref, 1e-5, 1e-5)) << (fast_shuffled - ref).abs().max().item<float>();
   EXPECT_GT(ref.abs().sum().item<float>(), 0.f);
 }
 
