@@ -11,6 +11,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <numeric>
 
 #include "args.hpp"
@@ -41,29 +43,30 @@ struct CameraSample {
 };
 
 std::vector<CameraSample> generate(const std::vector<SimJob>& jobs, const encoder::CameraBranchConfig& cam,
-                                   const SampleOptions& opt, int threads) {
+                                   const SampleOptions& opt, int threads, const std::function<void(int, int)>& progress) {
+  std::vector<std::vector<CameraSample>> per_job(jobs.size());
+  for_each_kept_frame(
+      jobs, threads,
+      [&](sim::SimConfig& sc) {
+        // Rendering at the network's input size is the same pinhole camera as rendering OPV2V's 800×600 and
+        // resizing (same FOV, intrinsics scaled), 16× fewer rays.
+        sc.agents.cameras.enabled = true;
+        sc.agents.cameras.width = cam.input_width;
+        sc.agents.cameras.height = cam.input_height;
+        sc.agents.cameras.depth = false;
+      },
+      [&](std::size_t j, CoopFrame& frame) {
+        for (auto& a : frame.agents) {
+          if (a.is_rsu || a.cameras.empty()) continue;
+          if (opt.ego_only && a.id != frame.ego) continue;
+          encoder::RawSample rs = make_sample(frame, a, opt);
+          per_job[j].push_back(CameraSample{std::move(a.cameras), std::move(rs.boxes), std::move(rs.box_points)});
+        }
+      },
+      progress);
   std::vector<CameraSample> out;
-  for (const SimJob& job : jobs) {
-    sim::SimConfig sc = sim::preset(job.preset);
-    // Rendering at the network's input size is the same pinhole camera as rendering OPV2V's 800×600 and
-    // resizing (same FOV, intrinsics scaled), 16× fewer rays.
-    sc.agents.cameras.enabled = true;
-    sc.agents.cameras.width = cam.input_width;
-    sc.agents.cameras.height = cam.input_height;
-    sc.agents.cameras.depth = false;
-    sim::Simulator simulator(sc, job.seed);
-    simulator.set_threads(threads);
-    for (int f = 0; f < job.frames; ++f) {
-      CoopFrame frame;
-      for (int k = 0; k < std::max(1, job.stride); ++k) frame = simulator.step();
-      for (auto& a : frame.agents) {
-        if (a.is_rsu || a.cameras.empty()) continue;
-        if (opt.ego_only && a.id != frame.ego) continue;
-        encoder::RawSample rs = make_sample(frame, a, opt);
-        out.push_back(CameraSample{std::move(a.cameras), std::move(rs.boxes), std::move(rs.box_points)});
-      }
-    }
-  }
+  for (auto& v : per_job)
+    for (auto& s : v) out.push_back(std::move(s));
   return out;
 }
 
@@ -226,10 +229,21 @@ int run_camera_stage(int argc, const char* const* argv) {
   train_opt.crop = det.pillars;
   SampleOptions val_opt = train_opt;
   val_opt.ego_only = true;
+  std::mutex log_mu;  // progress comes from the simulator's worker threads
+  auto progress = [&](const char* what) {
+    return [&log, &log_mu, what, t_data](int done, int total) {
+      if (done % 10 != 0 && done != total) return;
+      std::lock_guard<std::mutex> lk(log_mu);
+      char b[160];
+      std::snprintf(b, sizeof b, "data: %s jobs %d/%d, %.1f s", what, done, total, seconds_since(t_data));
+      log(b);
+    };
+  };
   const auto train = generate(jobs(args.str("train-presets"), args.str("train-seeds"),
-                                   static_cast<int>(args.integer("train-frames"))), cam, train_opt, threads);
+                                   static_cast<int>(args.integer("train-frames"))), cam, train_opt, threads,
+                              progress("train"));
   const auto val = generate(jobs(args.str("val-presets"), args.str("val-seeds"),
-                                 static_cast<int>(args.integer("val-frames"))), cam, val_opt, threads);
+                                 static_cast<int>(args.integer("val-frames"))), cam, val_opt, threads, progress("val"));
   if (train.empty()) throw ArgError("no training samples (check --train-seeds / --train-frames)");
   {
     char b[256];

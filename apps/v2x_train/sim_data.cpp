@@ -36,9 +36,10 @@ encoder::RawSample make_sample(const CoopFrame& frame, const AgentFrame& agent, 
   return s;
 }
 
-std::vector<encoder::RawSample> generate_sim_samples(const std::vector<SimJob>& jobs, const SampleOptions& opt,
-                                                     int threads, const std::function<void(int, int)>& progress) {
-  std::vector<std::vector<encoder::RawSample>> per_job(jobs.size());
+void for_each_kept_frame(const std::vector<SimJob>& jobs, int threads,
+                         const std::function<void(sim::SimConfig&)>& configure,
+                         const std::function<void(std::size_t, CoopFrame&)>& visit,
+                         const std::function<void(int, int)>& progress) {
   std::atomic<std::size_t> next{0};
   std::atomic<int> done{0};
   std::mutex err_mu;
@@ -49,15 +50,18 @@ std::vector<encoder::RawSample> generate_sim_samples(const std::vector<SimJob>& 
       if (j >= jobs.size()) return;
       try {
         const SimJob& job = jobs[j];
-        sim::Simulator simulator(sim::preset(job.preset), job.seed);
+        sim::SimConfig sc = sim::preset(job.preset);
+        if (configure) configure(sc);
+        const bool cameras = sc.agents.cameras.enabled;
+        sim::Simulator simulator(sc, job.seed);
+        const int stride = std::max(1, job.stride);
         for (int f = 0; f < job.frames; ++f) {
           CoopFrame frame;
-          for (int k = 0; k < std::max(1, job.stride); ++k) frame = simulator.step();
-          for (const auto& a : frame.agents) {
-            if (a.is_rsu) continue;  // the encoder is trained for vehicle-mounted LiDARs (see docs/training.md)
-            if (opt.ego_only && a.id != frame.ego) continue;
-            per_job[j].push_back(make_sample(frame, a, opt));
+          for (int k = 0; k < stride; ++k) {
+            if (cameras) simulator.set_cameras_enabled(k == stride - 1);  // skipped steps need no pictures
+            frame = simulator.step();
           }
+          visit(j, frame);
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lk(err_mu);
@@ -71,6 +75,21 @@ std::vector<encoder::RawSample> generate_sim_samples(const std::vector<SimJob>& 
   for (int t = 0; t < std::max(1, threads); ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   if (!error.empty()) throw std::runtime_error(error);
+}
+
+std::vector<encoder::RawSample> generate_sim_samples(const std::vector<SimJob>& jobs, const SampleOptions& opt,
+                                                     int threads, const std::function<void(int, int)>& progress) {
+  std::vector<std::vector<encoder::RawSample>> per_job(jobs.size());
+  for_each_kept_frame(
+      jobs, threads, {},
+      [&](std::size_t j, CoopFrame& frame) {
+        for (const auto& a : frame.agents) {
+          if (a.is_rsu) continue;  // the encoder is trained for vehicle-mounted LiDARs (see docs/training.md)
+          if (opt.ego_only && a.id != frame.ego) continue;
+          per_job[j].push_back(make_sample(frame, a, opt));
+        }
+      },
+      progress);
   std::vector<encoder::RawSample> out;
   for (auto& v : per_job)
     for (auto& s : v) out.push_back(std::move(s));

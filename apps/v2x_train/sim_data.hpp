@@ -8,6 +8,7 @@
 #include "v2x/core/frame.hpp"
 #include "v2x/encoder/config.hpp"
 #include "v2x/encoder/training.hpp"
+#include "v2x/sim/config.hpp"
 
 namespace v2x::train {
 
@@ -31,6 +32,14 @@ struct SampleOptions {
 
 // Vehicle boxes of `frame` seen by `agent` (see SampleOptions), in the agent's LiDAR frame.
 encoder::RawSample make_sample(const CoopFrame& frame, const AgentFrame& agent, const SampleOptions& opt);
+
+// Runs the jobs on `threads` threads (one simulator per job): `configure` adjusts each job's preset before its
+// simulator is built; `visit(job_index, frame)` gets every kept frame, from a worker thread (one thread per job
+// at a time). With cameras enabled they are rendered for the kept frames only. Throws the first job's error.
+void for_each_kept_frame(const std::vector<SimJob>& jobs, int threads,
+                         const std::function<void(sim::SimConfig&)>& configure,
+                         const std::function<void(std::size_t, CoopFrame&)>& visit,
+                         const std::function<void(int, int)>& progress = {});
 
 // Runs the jobs on `threads` threads; samples come back in job order, then frame order, then agent order
 // (independent of the thread count). `progress(done_jobs, total_jobs)` is called from worker threads.

@@ -47,9 +47,11 @@ struct PillarConfig {
 // with up_channels channels, concatenated and reduced by a fuse_kernel² conv to out_channels: the FeatureMap.
 // FeatureMap stride (in pillars) = block_strides[0].
 struct NetConfig {
+  // Sized for the ≤ 40 ms encoder + head target on 2 CPU cores (docs/results.md, issue 5): ~0.33 GMAC per frame
+  // on the 256 × 128 pillar grid; session 1's {32, 64, 128} × {2, 3, 3} was ~0.65 GMAC and 33–52 ms.
   int pfn_channels = 32;
-  std::vector<int> block_channels{32, 64, 128};
-  std::vector<int> block_layers{2, 3, 3};
+  std::vector<int> block_channels{24, 48, 96};
+  std::vector<int> block_layers{2, 2, 2};
   std::vector<int> block_strides{2, 2, 2};
   int up_channels = 32;
   int fuse_kernel = 1;    // kernel of the conv that reduces the concatenation to out_channels (1 or 3)
