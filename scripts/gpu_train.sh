@@ -50,11 +50,11 @@ case "$MODE" in
           --frames 30 --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 30 --steps 8000
           --train-minutes 3 --batch-frames 8 --checkpoint-dir "$OUT/$NAME") ;;
   camera)
-    COMMON=(--out "$OUT/$NAME" --device cuda --threads 7)
-    ARGS=(--stage camera --lidar-model data/models/detector --lift multi_height
-          --train-presets urban,suburban,highway --train-seeds 1-30 --train-frames 8 --frame-stride 3
+    COMMON=(--out "$OUT/$NAME" --device cuda --threads 15)
+    ARGS=(--stage camera --lidar-model data/models/detector --lift flat_ground
+          --train-presets urban,suburban,highway --train-seeds 1-120 --train-frames 8 --frame-stride 3
           --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 8
-          --epochs 15 --batch 16 --time-budget-s 200 --log-every 50) ;;
+          --epochs 12 --batch 16 --time-budget-s 300 --log-every 200) ;;
   *) echo "usage: $0 smoke|full|resume DIR|build|fusion|camera [v2x_train args]"; exit 2 ;;
 esac
 "$TRAIN" "${COMMON[@]}" "${ARGS[@]}" "$@"

@@ -143,7 +143,7 @@ int run_camera_stage(int argc, const char* const* argv) {
       .option("lidar-model", "", "LiDAR model folder (manifest.json): its DetectorConfig is used (grid, channels, "
                                  "anchors); camera-only head trained either way (LiDAR+camera fusion: not yet)")
       .option("channels", "48", "C of the BEV map when no --lidar-model is given")
-      .option("lift", "multi_height", "flat_ground | multi_height")
+      .option("lift", "flat_ground", "flat_ground | multi_height")
       .option("cam-width", "200", "network input width (simulator renders at this size)")
       .option("cam-height", "150", "network input height")
       .option("cnn-channels", "16,32,32", "image CNN channels per block (strides 2,2,1)")
