@@ -2,8 +2,6 @@
 
 #include "pillar_kernel.hpp"
 
-#include <ATen/Parallel.h>
-
 #include <cmath>
 #include <stdexcept>
 
@@ -54,10 +52,10 @@ PillarFeatureNetImpl::PillarFeatureNetImpl(int in_features, int out_channels) {
 // CPU inference path of forward(): the same function (Linear, BatchNorm with running statistics, ReLU, max per
 // pillar), fused by hand into one pass over the points: each pillar's points (contiguous in Pillarizer output)
 // go through the BN-scaled linear layer in registers, their max is written once per pillar straight into the
-// channels-first (B, C, Hp, Wp) canvas. Pillar runs are split between the intra-op threads. Hand-written because
-// at::scatter_reduce's CPU kernel is slow and scales badly with OpenMP threads, and a (M, 10) × (10, C) GEMM
-// followed by a scatter pass was still 11 ms for 75 k points on this 2-core machine (fused: ~3 ms). Test:
-// Network.FastPillarFeatureNetMatchesTheTorchPath.
+// channels-first (B, C, Hp, Wp) canvas. Hand-written because at::scatter_reduce's CPU kernel is slow and scales
+// badly with OpenMP threads, and a (M, 10) × (10, C) GEMM followed by a scatter pass was 11 ms for 75 k points on
+// this 2-core machine (fused: 5.5 ms). One thread: splitting the pillar runs between two measured no faster
+// (memory-bound). Test: Network.FastPillarFeatureNetMatchesTheTorchPath.
 torch::Tensor PillarFeatureNetImpl::forward_cpu_inference(const PillarBatch& b) {
   const std::int64_t C = linear_->options.out_features();
   const std::int64_t hw = static_cast<std::int64_t>(b.grid_h) * b.grid_w;
@@ -71,23 +69,8 @@ torch::Tensor PillarFeatureNetImpl::forward_cpu_inference(const PillarBatch& b) 
   const auto wt = (linear_->weight.detach().to(torch::kFloat32) * scale.unsqueeze(1)).t().contiguous();  // (F, C)
   const auto feat = b.features.to(torch::kFloat32).contiguous();
   const auto idx = b.index.to(torch::kInt64).contiguous();
-  const std::int64_t* ix = idx.data_ptr<std::int64_t>();
-  // Threads may split the points only when every pillar's points are one contiguous run (then each canvas cell
-  // has one writer); otherwise one thread does it all.
-  std::vector<std::uint8_t> seen(static_cast<std::size_t>(cells), 0);
-  bool grouped = true;
-  for (std::int64_t m = 0; m < M && grouped; ++m) {
-    if (m > 0 && ix[m] == ix[m - 1]) continue;
-    if (ix[m] >= 0 && ix[m] < cells) grouped = !seen[ix[m]]++;
-  }
-  auto run = [&](std::int64_t begin, std::int64_t end) {
-    pillar_runs_max(feat.data_ptr<float>(), ix, M, begin, end, wt.data_ptr<float>(), shift.data_ptr<float>(), C, hw,
-                    cells, canvas.data_ptr<float>());
-  };
-  if (grouped)
-    at::parallel_for(0, M, 8192, run);
-  else
-    run(0, M);
+  pillar_runs_max(feat.data_ptr<float>(), idx.data_ptr<std::int64_t>(), M, wt.data_ptr<float>(),
+                  shift.data_ptr<float>(), C, hw, cells, canvas.data_ptr<float>());
   return canvas;
 }
 

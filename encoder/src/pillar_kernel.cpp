@@ -12,19 +12,17 @@ namespace {
 // Channel count known at compile time (kC > 0): accumulators stay in vector registers. kC == 0: run-time C.
 template <int kC>
 __attribute__((target_clones("avx2", "default"))) void runs_max(const float* feat, const std::int64_t* ix,
-                                                                  std::int64_t M, std::int64_t begin,
-                                                                  std::int64_t end, const float* wt,
-                                                                  const float* shift, std::int64_t C_rt,
-                                                                  std::int64_t hw, std::int64_t cells, float* out) {
+                                                                  std::int64_t M, const float* wt, const float* shift,
+                                                                  std::int64_t C_rt, std::int64_t hw,
+                                                                  std::int64_t cells, float* out) {
   constexpr std::int64_t F = kPointFeatures;
   const std::int64_t C = kC > 0 ? kC : C_rt;
   std::vector<float> acc_v(kC > 0 ? 0 : static_cast<std::size_t>(C)), mx_v(acc_v.size());
   std::array<float, (kC > 0 ? kC : 1)> acc_a{}, mx_a{};
   float* __restrict acc = kC > 0 ? acc_a.data() : acc_v.data();
   float* __restrict mx = kC > 0 ? mx_a.data() : mx_v.data();
-  std::int64_t m = begin;
-  while (m > 0 && m < end && ix[m - 1] == ix[m]) ++m;  // the tail of a run owned by the previous chunk
-  while (m < end) {
+  std::int64_t m = 0;
+  while (m < M) {
     const std::int64_t cell = ix[m];
     for (std::int64_t c = 0; c < C; ++c) mx[c] = 0.f;
     for (; m < M && ix[m] == cell; ++m) {
@@ -45,14 +43,13 @@ __attribute__((target_clones("avx2", "default"))) void runs_max(const float* fea
 
 }  // namespace
 
-void pillar_runs_max(const float* feat, const std::int64_t* ix, std::int64_t M, std::int64_t begin, std::int64_t end,
-                     const float* wt, const float* shift, std::int64_t C, std::int64_t hw, std::int64_t cells,
-                     float* out) {
+void pillar_runs_max(const float* feat, const std::int64_t* ix, std::int64_t M, const float* wt, const float* shift,
+                     std::int64_t C, std::int64_t hw, std::int64_t cells, float* out) {
   switch (C) {
-    case 16: return runs_max<16>(feat, ix, M, begin, end, wt, shift, C, hw, cells, out);
-    case 32: return runs_max<32>(feat, ix, M, begin, end, wt, shift, C, hw, cells, out);
-    case 64: return runs_max<64>(feat, ix, M, begin, end, wt, shift, C, hw, cells, out);
-    default: return runs_max<0>(feat, ix, M, begin, end, wt, shift, C, hw, cells, out);
+    case 16: return runs_max<16>(feat, ix, M, wt, shift, C, hw, cells, out);
+    case 32: return runs_max<32>(feat, ix, M, wt, shift, C, hw, cells, out);
+    case 64: return runs_max<64>(feat, ix, M, wt, shift, C, hw, cells, out);
+    default: return runs_max<0>(feat, ix, M, wt, shift, C, hw, cells, out);
   }
 }
 

@@ -5,15 +5,12 @@
 
 namespace v2x::encoder {
 
-// For the pillar runs (maximal runs of equal ix) that start in [begin, end): relu(wt · x + shift) per point,
-// max over the run, max into out at the run's cell (out starts at 0; ReLU and max in one comparison).
+// For each pillar run (maximal run of equal ix): relu(wt · x + shift) per point, max over the run, max into out at
+// the run's cell (out starts at 0; ReLU and max in one comparison, so a cell split over several runs is fine).
 //   feat  (M, kPointFeatures)   ix (M) flat cell b * hw + iy * W + ix
 //   wt    (kPointFeatures, C)   linear weight with the BatchNorm scale folded in; shift (C)
 //   out   (B, C, hw)            cells = B * hw; an ix outside [0, cells) is skipped
-// A run that starts before begin belongs to the chunk that contains its start, so chunks split at any index
-// give each run to exactly one caller.
-void pillar_runs_max(const float* feat, const std::int64_t* ix, std::int64_t M, std::int64_t begin, std::int64_t end,
-                     const float* wt, const float* shift, std::int64_t C, std::int64_t hw, std::int64_t cells,
-                     float* out);
+void pillar_runs_max(const float* feat, const std::int64_t* ix, std::int64_t M, const float* wt, const float* shift,
+                     std::int64_t C, std::int64_t hw, std::int64_t cells, float* out);
 
 }  // namespace v2x::encoder

@@ -179,7 +179,7 @@ TEST(Network, FastPillarFeatureNetMatchesTheTorchPath) {
   const SampleEncoder enc(cfg);
   const auto a = enc.encode(synthetic_scene({car(3, 1, 0.2), car(-6, -3, 1.4)}, 31));
   const auto b = enc.encode(synthetic_scene({car(-2, 2.5, -0.3)}, 32));
-  // Enough samples that two threads split the points between them (pillar runs cut at chunk borders).
+  // A batch of many samples, run with two LibTorch threads set (the result must not depend on them).
   std::vector<const Pillars*> samples;
   for (int i = 0; i < 16; ++i) samples.push_back(i % 2 ? &b.pillars : &a.pillars);
   const PillarBatch pb = make_pillar_batch(samples);
