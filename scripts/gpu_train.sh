@@ -10,10 +10,13 @@
 #   scripts/gpu_train.sh build                 # only build v2x_train (so that two stages can then share the GPU)
 #   NAME=anchor_fusion scripts/gpu_train.sh fusion   # the shipped anchor-fusion + AttFuse model (docs/training.md)
 #   NAME=camera scripts/gpu_train.sh camera          # the shipped camera-only branch (docs/cameras.md)
+#   NAME=camera_fused scripts/gpu_train.sh camfuse   # LiDAR+camera fusion on the frozen shipped detector + camera
+#                                                    # models (docs/cameras.md, "LiDAR+camera agents"; ~4 min)
 # Extra arguments after the mode are passed to v2x_train (they override the mode's).
 set -euo pipefail
 MODE=${1:-full}
 shift || true
+[ "$MODE" = camfuse ] && NAME=${NAME:-camera_fused}
 NAME=${NAME:-detector}
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT/$NAME"
@@ -55,6 +58,14 @@ case "$MODE" in
           --train-presets urban,suburban,highway --train-seeds 1-120 --train-frames 8 --frame-stride 3
           --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 8
           --epochs 12 --batch 16 --time-budget-s 300 --log-every 200) ;;
-  *) echo "usage: $0 smoke|full|resume DIR|build|fusion|camera [v2x_train args]"; exit 2 ;;
+  camfuse)
+    # Data ~50 s (60 seeds x 3 presets x 8 frames, cameras rendered + clouds pillarized on 15 threads), then 150 s of
+    # training, plus two validation passes: under 5 min after the build.
+    COMMON=(--out "$OUT/$NAME")
+    ARGS=(--stage camera --fuse-lidar --lidar-model data/models/detector --camera-model data/models/camera
+          --train-presets urban,suburban,highway --train-seeds 1-60 --train-frames 8 --frame-stride 3
+          --val-presets urban,suburban,highway --val-seeds 9001-9003 --val-frames 8
+          --epochs 6 --batch 16 --time-budget-s 150 --threads 15 --device cuda --log-every 100) ;;
+  *) echo "usage: $0 smoke|full|resume DIR|build|fusion|camera|camfuse [v2x_train args]"; exit 2 ;;
 esac
 "$TRAIN" "${COMMON[@]}" "${ARGS[@]}" "$@"

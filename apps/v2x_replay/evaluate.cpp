@@ -51,6 +51,10 @@ void add_evaluate_options(po::options_description& desc) {
       "latency-ms", po::value<double>(), "message age: one-way latency on the dataset clock")(
       "model", po::value<std::string>(), "detector model folder (manifest.json + weights)")(
       "fusion-model", po::value<std::string>(), "fusion model folder (attn, anchor)")(
+      "camera-model", po::value<std::string>(), "camera model folder (camera_manifest.json): agents use their cameras")(
+      "sensors", po::value<std::string>(),
+      "per-agent sensors in the dataset's agent order, e.g. lidar+camera,camera,lidar,none (auto|lidar|camera|"
+      "lidar+camera|none); agents beyond the list: auto")(
       "frames", po::value<std::int64_t>(), "evaluate at most this many frames (0: all)")(
       "seed", po::value<std::uint64_t>(), "seed of the pose noise")(
       "threads", po::value<int>(), "LibTorch threads")(
@@ -65,7 +69,9 @@ bool evaluate_requested(const po::variables_map& vm) {
   return vm.count("fusion") || vm.count("config") || vm.count("report") || vm.count("print-config");
 }
 
-int run_evaluate(const po::variables_map& vm, const sensors::CoopDataset& ds, const std::string& dataset_name) {
+namespace {
+// The replay config: --config (if any), then the flags.
+apps::ReplayConfig replay_config_from(const po::variables_map& vm) {
   apps::ReplayConfig cfg;
   if (vm.count("config")) cfg = apps::load_config<apps::ReplayConfig>(vm["config"].as<std::string>());
   auto& node = cfg.node;
@@ -85,10 +91,25 @@ int run_evaluate(const po::variables_map& vm, const sensors::CoopDataset& ds, co
   if (vm.count("latency-ms")) cfg.latency_ms = vm["latency-ms"].as<double>();
   if (vm.count("model")) node.model_dir = vm["model"].as<std::string>();
   if (vm.count("fusion-model")) node.fusion_model_dir = vm["fusion-model"].as<std::string>();
+  if (vm.count("camera-model")) node.camera_model_dir = vm["camera-model"].as<std::string>();
+  if (vm.count("sensors")) {
+    cfg.sensors.clear();
+    std::stringstream in(vm["sensors"].as<std::string>());
+    for (std::string item; std::getline(in, item, ',');) cfg.sensors.push_back(parse_enum<SensorSet>("sensors", item));
+  }
   if (vm.count("frames")) cfg.max_frames = vm["frames"].as<std::int64_t>();
   if (vm.count("seed")) cfg.seed = vm["seed"].as<std::uint64_t>();
   if (vm.count("threads")) node.num_threads = vm["threads"].as<int>();
   validate_config(cfg, "command line");
+  return cfg;
+}
+}  // namespace
+
+bool evaluate_uses_cameras(const po::variables_map& vm) { return !replay_config_from(vm).node.camera_model_dir.empty(); }
+
+int run_evaluate(const po::variables_map& vm, const sensors::CoopDataset& ds, const std::string& dataset_name) {
+  const apps::ReplayConfig cfg = replay_config_from(vm);
+  const auto& node = cfg.node;
   if (vm["print-config"].as<bool>()) {
     std::cout << apps::dump_config(cfg) << "\n";
     return 0;
@@ -97,6 +118,8 @@ int run_evaluate(const po::variables_map& vm, const sensors::CoopDataset& ds, co
     throw apps::UsageError("--fusion " + std::string(enum_name(node.fusion)) +
                            ": KITTI frames have a single agent; only --fusion none runs on them");
 
+  if (!node.camera_model_dir.empty() && std::string(ds.format()) != "opv2v")
+    std::fprintf(stderr, "note: the %s reader loads no camera images: every agent runs without cameras\n", ds.format());
   // A missing or mismatching model is a setup error: one line, exit 2.
   std::unique_ptr<apps::RuntimeModels> models;
   try {

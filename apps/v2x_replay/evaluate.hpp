@@ -11,6 +11,9 @@ namespace v2x::replay {
 void add_evaluate_options(apps::po::options_description& desc);
 // True when the command line asks for an evaluation (--fusion, --config or --report given).
 bool evaluate_requested(const apps::po::variables_map& vm);
+// True when the evaluation runs a camera model (--camera-model or the config's node.camera_model_dir): the
+// dataset must then be opened with its images.
+bool evaluate_uses_cameras(const apps::po::variables_map& vm);
 // Runs it; returns the exit code. Throws UsageError / ConfigError (exit 2) on bad options or config.
 int run_evaluate(const apps::po::variables_map& vm, const sensors::CoopDataset& ds, const std::string& dataset_name);
 

@@ -47,7 +47,12 @@ int main(int argc, char** argv) {
     const std::filesystem::path root = vm["dataset"].as<std::string>();
     std::unique_ptr<v2x::sensors::CoopDataset> ds;
     try {
-      ds = v2x::sensors::open_dataset(format, root);
+#ifdef V2X_REPLAY_EVALUATE
+      const bool cameras = evaluate && v2x::replay::evaluate_uses_cameras(vm);
+#else
+      const bool cameras = false;
+#endif
+      ds = v2x::sensors::open_dataset(format, root, cameras);
     } catch (const std::runtime_error& e) {
       throw v2x::apps::UsageError(std::string("--dataset: ") + e.what());
     }

@@ -8,10 +8,12 @@
 //   v2x_sim run --preset tiny --nodes 4 --frames 50 --report r.json --viz bev/   (run.cpp: live v2x_node fleet)
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -40,7 +42,11 @@ void add_sim_options(po::options_description& d) {
       "preset", po::value<std::string>(), "built-in config instead of --config: urban|suburban|highway|tiny")(
       "seed", po::value<std::uint64_t>()->default_value(0), "world seed (output depends only on config + seed)")(
       "threads", po::value<int>()->default_value(1), "ray-casting threads (does not change the output)")(
-      "cameras", po::bool_switch(), "render the cameras (overrides agents.cameras.enabled)");
+      "cameras", po::bool_switch(), "render the cameras (overrides agents.cameras.enabled)")(
+      "sensors", po::value<std::string>(),
+      "per-agent sensor rig in agent order (CAVs, ego first, then RSUs), e.g. lidar+camera,camera,lidar,lidar "
+      "(overrides agents.sensors; auto|lidar|camera|lidar+camera)")(
+      "camera-size", po::value<std::string>(), "WxH: rendered camera size (overrides agents.cameras width/height)");
 }
 
 Common load_common(const po::variables_map& vm) {
@@ -61,6 +67,29 @@ Common load_common(const po::variables_map& vm) {
   c.threads = vm["threads"].as<int>();
   if (c.threads < 1 || c.threads > 256) throw apps::UsageError("--threads must be in [1, 256]");
   if (vm["cameras"].as<bool>()) c.cfg.agents.cameras.enabled = true;
+  if (vm.count("sensors")) {
+    c.cfg.agents.sensors.clear();
+    std::stringstream in(vm["sensors"].as<std::string>());
+    for (std::string item; std::getline(in, item, ',');) {
+      const auto& names = EnumNames<SensorSet>::names;
+      const auto it = std::find(names.begin(), names.end(), item);
+      if (it == names.end())
+        throw apps::UsageError("--sensors: unknown sensor set '" + item + "' (choose " + enum_choices<SensorSet>() + ")");
+      c.cfg.agents.sensors.push_back(static_cast<SensorSet>(it - names.begin()));
+    }
+  }
+  if (vm.count("camera-size")) {
+    int w = 0, h = 0;
+    char x = 0;
+    std::istringstream in(vm["camera-size"].as<std::string>());
+    if (!(in >> w >> x >> h) || x != 'x') throw apps::UsageError("--camera-size: expected WxH, e.g. 200x150");
+    c.cfg.agents.cameras.width = w, c.cfg.agents.cameras.height = h;
+  }
+  try {
+    validate_config(c.cfg, c.cfg_file + " + command line");
+  } catch (const ConfigError& e) {
+    throw apps::UsageError(e.what());
+  }
   return c;
 }
 
@@ -152,12 +181,10 @@ int render(int argc, const char* const* argv) {
   const int frame = vm["frame"].as<int>();
   if (frame < 0) throw apps::UsageError("--frame must be ≥ 0");
   Common c = load_common(vm);
-  const bool cameras = c.cfg.agents.cameras.enabled;
-  c.cfg.agents.cameras.enabled = false;
   auto simulator = make_sim(c);
   CoopFrame f;
   for (int k = 0; k <= frame; ++k) {
-    if (k == frame) simulator->set_cameras_enabled(cameras);
+    simulator->set_cameras_enabled(k == frame);  // only the pictured frame needs images
     f = simulator->step();
   }
   const auto& world = simulator->world();

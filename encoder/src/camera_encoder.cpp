@@ -49,6 +49,7 @@ struct CameraEncoder::Impl {
   ModalityFusion fusion{nullptr};
   detection::AnchorGrid anchors;
   CameraInputStats totals;
+  bool has_fusion = false;
 
   void init(const DetectorConfig& d, const CameraBranchConfig& c) {
     det = d;
@@ -86,13 +87,33 @@ CameraEncoder::CameraEncoder(const std::string& model_dir, const DetectorConfig&
   const std::string wf = model_dir + "/" + m.value("weights_file", std::string("camera_weights.pt"));
   try {
     torch::load(impl_->net, wf);
-    if (m.value("has_fusion", false)) torch::load(impl_->fusion, model_dir + "/" + m.value("fusion_file", std::string("fusion.pt")));
+    impl_->has_fusion = m.value("has_fusion", false);
+    if (impl_->has_fusion) torch::load(impl_->fusion, model_dir + "/" + m.value("fusion_file", std::string("fusion.pt")));
   } catch (const std::exception& e) {
     throw std::runtime_error(wf + ": cannot load the camera weights: " + e.what());
   }
   impl_->net->eval();
   impl_->fusion->eval();
 }
+
+namespace {
+CameraBranchConfig manifest_camera_config(const std::string& model_dir) {
+  const std::string mf = model_dir + "/" + kCameraManifestFile;
+  std::ifstream in(mf);
+  if (!in) throw std::runtime_error(mf + ": cannot read the camera model manifest");
+  try {
+    const nlohmann::json m = nlohmann::json::parse(in);
+    return camera_config_from_json(m.at("camera"), mf);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(mf + ": malformed camera manifest: " + e.what());
+  }
+}
+}  // namespace
+
+CameraEncoder::CameraEncoder(const std::string& model_dir, const DetectorConfig& det)
+    : CameraEncoder(model_dir, det, manifest_camera_config(model_dir)) {}
 
 std::unique_ptr<CameraEncoder> CameraEncoder::untrained(const DetectorConfig& det, const CameraBranchConfig& cam,
                                                         std::uint64_t seed) {
@@ -104,6 +125,7 @@ std::unique_ptr<CameraEncoder> CameraEncoder::untrained(const DetectorConfig& de
   return e;
 }
 
+bool CameraEncoder::has_fusion() const { return impl_->has_fusion; }
 const CameraBranchConfig& CameraEncoder::camera_config() const { return impl_->cam; }
 const DetectorConfig& CameraEncoder::detector_config() const { return impl_->det; }
 const CameraInputStats& CameraEncoder::totals() const { return impl_->totals; }
@@ -157,10 +179,9 @@ Expected<CameraEncodeOutput> CameraEncoder::encode(const std::vector<CameraFrame
     return make_error(ErrorCode::Corrupt, std::string("CameraEncoder: network failed: ") + e.what());
   }
   const auto t2 = std::chrono::steady_clock::now();
-  const auto props = detection::decode_head(m.anchors, cls.data(), box.data(), dir.data(), m.det.decode, m.det.coder);
-  for (const auto& pr : props)
-    if (static_cast<int>(out.detections.detections.size()) < m.det.decode.max_detections)
-      out.detections.detections.push_back(Detection{pr.box, pr.score, ObjectClass::Car});
+  DecodedHead d = decode_detections(m.det, m.anchors, cls.data(), box.data(), dir.data(), out.features);
+  out.detections.detections = std::move(d.detections);
+  out.proposals = std::move(d.proposals);
   out.decode_ms = ms_since(t2);
   out.total_ms = ms_since(t0);
   return out;

@@ -27,6 +27,7 @@ struct LidarDetector::Impl {
   std::unique_ptr<Pillarizer> pillarizer;
   detection::AnchorGrid anchors;
   DetectorNet net{nullptr};
+  std::shared_ptr<DetectionHeadImpl> head;
   BevGrid feature_grid;
   std::int64_t empty_inputs = 0, failures = 0;
 
@@ -38,6 +39,7 @@ struct LidarDetector::Impl {
     anchors = detection::generate_anchors(cfg.anchor_config());
     feature_grid = cfg.feature_grid();
     net = DetectorNet(cfg);
+    head = find_head();
     at::set_num_threads(cfg.num_threads);
   }
 
@@ -70,6 +72,39 @@ struct LidarDetector::Impl {
                                  std::to_string(want));
     }
     net->fold_batchnorm_for_inference();
+  }
+
+  // The head is DetectorNet's registered child "head" (run_head applies it to other maps).
+  std::shared_ptr<DetectionHeadImpl> find_head() const {
+    for (const auto& kv : net->named_children())
+      if (kv.key() == "head") return std::dynamic_pointer_cast<DetectionHeadImpl>(kv.value());
+    throw std::logic_error("LidarDetector: DetectorNet has no 'head' module");
+  }
+
+  // Head outputs of batch element 0 → confidence (and the map when copy_features) in `out`, raw cls/box/dir.
+  static void head_outputs(const HeadOutput& h, DetectorOutput& out, std::vector<float>& cls, std::vector<float>& box,
+                           std::vector<float>& dir, bool copy_features) {
+    if (copy_features) {
+      const auto f = h.features.contiguous();
+      std::copy(f.data_ptr<float>(), f.data_ptr<float>() + f.numel(), out.features.data.begin());
+    }
+    const auto conf = torch::sigmoid(h.cls).amax(-1).contiguous();  // (1, H, W)
+    std::copy(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel(), out.features.confidence.begin());
+    auto take = [](const torch::Tensor& t, std::vector<float>& v) {
+      const auto c = t.contiguous();
+      v.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    };
+    take(h.cls, cls);
+    take(h.box, box);
+    take(h.dir, dir);
+  }
+
+  void decode_into(const std::vector<float>& cls, const std::vector<float>& box, const std::vector<float>& dir,
+                   DetectorOutput& out) const {
+    DecodedHead d = decode_detections(cfg, anchors, cls.data(), box.data(), dir.data(), out.features);
+    out.detections.detections = std::move(d.detections);
+    out.proposals = std::move(d.proposals);
+    out.decode_stats = d.stats;
   }
 };
 
@@ -126,18 +161,7 @@ Expected<DetectorOutput> LidarDetector::run(const PointCloud& cloud, AgentId age
     const auto t1 = std::chrono::steady_clock::now();
     torch::NoGradGuard no_grad;
     const PillarBatch batch = make_pillar_batch({&p});
-    const HeadOutput h = m.net->forward(batch);
-    const auto f = h.features.contiguous();
-    std::copy(f.data_ptr<float>(), f.data_ptr<float>() + f.numel(), out.features.data.begin());
-    const auto conf = torch::sigmoid(h.cls).amax(-1).contiguous();  // (1, H, W)
-    std::copy(conf.data_ptr<float>(), conf.data_ptr<float>() + conf.numel(), out.features.confidence.begin());
-    auto take = [](const torch::Tensor& t, std::vector<float>& v) {
-      const auto c = t.contiguous();
-      v.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
-    };
-    take(h.cls, cls);
-    take(h.box, box);
-    take(h.dir, dir);
+    m.head_outputs(m.net->forward(batch), out, cls, box, dir, /*copy_features=*/true);
     out.timings.network_ms = ms_since(t1);
   } catch (const std::exception& e) {
     ++m.failures;
@@ -147,24 +171,57 @@ Expected<DetectorOutput> LidarDetector::run(const PointCloud& cloud, AgentId age
     ++m.failures;
     return make_error(ErrorCode::Mismatch, "LidarDetector: head output size does not match the anchor grid");
   }
-
   const auto t2 = std::chrono::steady_clock::now();
-  detection::DecodeConfig dc = m.cfg.decode;
-  dc.score_threshold = std::min(dc.score_threshold, m.cfg.proposal_score_min);
-  dc.max_detections = std::max(dc.max_detections, m.cfg.num_proposals);
-  const auto props = detection::decode_head(m.anchors, cls.data(), box.data(), dir.data(), dc, m.cfg.coder,
-                                            &out.decode_stats);
-  for (const auto& pr : props) {
-    if (pr.score > m.cfg.decode.score_threshold &&
-        static_cast<int>(out.detections.detections.size()) < m.cfg.decode.max_detections)
-      out.detections.detections.push_back(Detection{pr.box, pr.score, ObjectClass::Car});
-    if (pr.score > m.cfg.proposal_score_min && static_cast<int>(out.proposals.size()) < m.cfg.num_proposals)
-      out.proposals.push_back(
-          QueryProposal{pr, sample_features(out.features, pr.box.center.x(), pr.box.center.y())});
-  }
+  m.decode_into(cls, box, dir, out);
   out.timings.decode_ms = ms_since(t2);
   out.timings.total_ms = ms_since(t0);
   return out;
+}
+
+Expected<DetectorOutput> LidarDetector::run_head(FeatureMap features) {
+  Impl& m = *impl_;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int C = m.cfg.net.out_channels, H = m.feature_grid.height(), W = m.feature_grid.width();
+  if (features.channels != C || features.height != H || features.width != W || !(features.grid == m.feature_grid) ||
+      features.data.size() != static_cast<std::size_t>(C) * H * W)
+    return make_error(ErrorCode::Mismatch, "LidarDetector::run_head: the map's shape or grid differs from the detector's");
+  DetectorOutput out;
+  out.features = std::move(features);
+  out.features.confidence.assign(static_cast<std::size_t>(H) * W, 0.f);
+  out.detections.agent = out.features.agent;
+  out.detections.stamp_ns = out.features.stamp_ns;
+  std::vector<float> cls, box, dir;
+  try {
+    torch::NoGradGuard no_grad;
+    const auto map = torch::from_blob(out.features.data.data(), {1, C, H, W}, torch::kFloat32);
+    m.head_outputs(m.head->forward(map), out, cls, box, dir, /*copy_features=*/false);
+  } catch (const std::exception& e) {
+    ++m.failures;
+    return make_error(ErrorCode::Corrupt, std::string("LidarDetector: head failed: ") + e.what());
+  }
+  out.timings.network_ms = ms_since(t0);
+  const auto t2 = std::chrono::steady_clock::now();
+  m.decode_into(cls, box, dir, out);
+  out.timings.decode_ms = ms_since(t2);
+  out.timings.total_ms = ms_since(t0);
+  return out;
+}
+
+DecodedHead decode_detections(const DetectorConfig& cfg, const detection::AnchorGrid& anchors, const float* cls,
+                              const float* box, const float* dir, const FeatureMap& features) {
+  DecodedHead d;
+  // One decode at the lower of the two thresholds: NMS keeps higher scores first, so the detections above
+  // score_threshold are those a decode at score_threshold alone would give.
+  detection::DecodeConfig dc = cfg.decode;
+  dc.score_threshold = std::min(dc.score_threshold, cfg.proposal_score_min);
+  dc.max_detections = std::max(dc.max_detections, cfg.num_proposals);
+  for (const auto& pr : detection::decode_head(anchors, cls, box, dir, dc, cfg.coder, &d.stats)) {
+    if (pr.score > cfg.decode.score_threshold && static_cast<int>(d.detections.size()) < cfg.decode.max_detections)
+      d.detections.push_back(Detection{pr.box, pr.score, ObjectClass::Car});
+    if (pr.score > cfg.proposal_score_min && static_cast<int>(d.proposals.size()) < cfg.num_proposals)
+      d.proposals.push_back(QueryProposal{pr, sample_features(features, pr.box.center.x(), pr.box.center.y())});
+  }
+  return d;
 }
 
 std::vector<float> sample_features(const FeatureMap& fm, double x_m, double y_m) {

@@ -118,14 +118,25 @@ ojson detector_config_to_json(const DetectorConfig& cfg) {
   return config_to_json(c);
 }
 
-DetectorConfig detector_config_from_json(const nlohmann::json& j, const std::string& file) {
-  DetectorConfig c;
-  if (!j.is_object()) throw ConfigError(file, "config", "expected an object");
-  JsonReader r(j, file, "config.");
+namespace {
+template <class Cfg>
+Cfg config_from_json(const nlohmann::json& j, const std::string& file, const std::string& key) {
+  Cfg c;
+  if (!j.is_object()) throw ConfigError(file, key, "expected an object");
+  JsonReader r(j, file, key + ".");
   c.visit(r);
   r.reject_unknown();
   validate_config(c, file);
   return c;
+}
+}  // namespace
+
+DetectorConfig detector_config_from_json(const nlohmann::json& j, const std::string& file) {
+  return config_from_json<DetectorConfig>(j, file, "config");
+}
+
+CameraBranchConfig camera_config_from_json(const nlohmann::json& j, const std::string& file) {
+  return config_from_json<CameraBranchConfig>(j, file, "camera");
 }
 
 std::vector<std::string> architecture_differences(const DetectorConfig& manifest, const DetectorConfig& runtime) {

@@ -8,6 +8,7 @@
 namespace v2x::fusion {
 
 namespace {
+std::unique_ptr<Fuser> make_method_fuser(FusionMethod method, const FusionConfig& cfg, const FuserResources& res);
 DetectionList ego_only(const EgoInput& ego) {
   DetectionList d = ego.local ? *ego.local : DetectionList{};
   d.agent = ego.id;
@@ -120,9 +121,56 @@ DetectionList AnchorFusion::fuse(const EgoInput& ego, const std::vector<PeerInpu
   return anchor_output_to_detections(out, 0, q.num_queries(), cfg_.output, ego.id, ego.stamp_ns);
 }
 
+CameraPeerGate::CameraPeerGate(std::unique_ptr<Fuser> inner, FusionConfig cfg)
+    : inner_(std::move(inner)), cfg_(std::move(cfg)) {
+  if (!inner_) throw std::invalid_argument("CameraPeerGate: no fuser");
+  validate_config(cfg_);
+}
+
+DetectionList CameraPeerGate::fuse(const EgoInput& ego, const std::vector<PeerInput>& peers, FusionStats* stats) {
+  std::vector<PeerInput> lidar_peers, camera_peers;
+  for (const auto& p : peers) ((p.msg.modality & kModalityLidar) ? lidar_peers : camera_peers).push_back(p);
+  DetectionList out = inner_->fuse(ego, lidar_peers, stats);
+  if (camera_peers.empty() || !cfg_.camera_peers.use_boxes) return out;
+  // Boxes are metric: no grid check; the pose check compares confident boxes, which a camera-only agent rarely
+  // has, so only the stale check applies.
+  AlignmentConfig align = cfg_.align;
+  align.check_pose = false;
+  FusionStats camera_stats;
+  const auto aligned = align_peers(ego, camera_peers, align, PeerRequirements{}, &camera_stats);
+  std::vector<Box3D> boxes;
+  std::vector<float> scores;
+  std::vector<int> from;
+  for (std::size_t k = 0; k < aligned.size(); ++k)
+    for (const auto& a : aligned[k].anchors_ego)
+      if (a.score >= cfg_.camera_peers.score_min) {
+        bool overlaps = false;
+        for (const auto& d : out.detections) overlaps = overlaps || bev_iou(d.box, a.box) > cfg_.camera_peers.overlap_iou;
+        if (!overlaps) boxes.push_back(a.box), scores.push_back(a.score), from.push_back(static_cast<int>(k));
+      }
+  std::vector<bool> used(aligned.size(), false);
+  const float rank_scale = static_cast<float>(cfg_.output.score_threshold);
+  for (int i : detection::nms_rotated(boxes, scores, cfg_.output.nms_iou, cfg_.output.pre_nms_top_k)) {
+    if (static_cast<int>(out.detections.size()) >= cfg_.output.max_detections) break;
+    out.detections.push_back(Detection{boxes[i], scores[i] * rank_scale, ObjectClass::Car});
+    used[from[i]] = true;
+  }
+  if (stats) {
+    stats->peers_dropped_stale += camera_stats.peers_dropped_stale;
+    for (bool u : used) stats->peers_used += u ? 1 : 0;
+  }
+  return out;
+}
+
 std::unique_ptr<Fuser> make_fuser(FusionMethod method, const FusionConfig& cfg_in, const FuserResources& res) {
   FusionConfig cfg = cfg_in;
   validate_config(cfg);
+  if (method == FusionMethod::None) return std::make_unique<NoFusion>();
+  return std::make_unique<CameraPeerGate>(make_method_fuser(method, cfg, res), cfg);
+}
+
+namespace {
+std::unique_ptr<Fuser> make_method_fuser(FusionMethod method, const FusionConfig& cfg, const FuserResources& res) {
   switch (method) {
     case FusionMethod::None: return std::make_unique<NoFusion>();
     case FusionMethod::Late: return std::make_unique<LateFusion>(cfg);
@@ -151,5 +199,6 @@ std::unique_ptr<Fuser> make_fuser(FusionMethod method, const FusionConfig& cfg_i
   }
   throw std::runtime_error("unknown fusion method");
 }
+}  // namespace
 
 }  // namespace v2x::fusion

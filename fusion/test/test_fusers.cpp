@@ -212,3 +212,41 @@ TEST(MakeFuser, BuildsEveryMethodOrSaysWhatIsMissing) {
   r.model_dir = "/nonexistent/fusion_model";
   EXPECT_THROW(make_fuser(FusionMethod::Anchor, FusionConfig{}, r), std::runtime_error);
 }
+
+TEST(CameraPeerGate, CameraOnlyPeersAddOnlyUnseenBoxesRankedBelowEveryOther) {
+  const Scene s;
+  DetectionList local = dets(s.shared, 0.9f);  // the ego sees the three shared cars
+  EgoInput ego;
+  ego.local = &local;
+  ego.T_world_lidar = s.T_world_ego;
+  // A camera-only peer reports all four cars (0.6): only the hidden one is new.
+  PeerInput cam = peer_with_boxes(s.T_world_peer, s.in_peer(s.gt()), grid(), 0.6f);
+  cam.msg.sender = 9;
+  cam.msg.modality = kModalityCamera;
+  FusionConfig cfg;
+  cfg.output.score_threshold = 0.2;
+  auto fuser = make_fuser(FusionMethod::Late, cfg);
+  FusionStats st;
+  const auto out = fuser->fuse(ego, {cam}, &st);
+  ASSERT_EQ(out.detections.size(), 4u);
+  float lowest_lidar = 1.f;
+  for (std::size_t i = 0; i < 3; ++i) lowest_lidar = std::min(lowest_lidar, out.detections[i].score);
+  EXPECT_NEAR(out.detections[3].score, 0.6f * 0.2f, 1e-6);
+  EXPECT_LT(out.detections[3].score, lowest_lidar);
+  EXPECT_NEAR(out.detections[3].box.center.x(), s.hidden.center.x(), 1e-6);
+  EXPECT_EQ(st.peers_used, 1);
+
+  // The same message marked LiDAR goes through late fusion proper (its own score, NMS with the ego's boxes).
+  PeerInput lidar = cam;
+  lidar.msg.modality = kModalityLidar;
+  const auto late = fuser->fuse(ego, {lidar}, nullptr);
+  ASSERT_EQ(late.detections.size(), 4u);
+  EXPECT_NEAR(late.detections[3].score, 0.6f, 1e-6);
+
+  // Below score_min, or switched off: nothing from the camera peer.
+  cfg.camera_peers.score_min = 0.7;
+  EXPECT_EQ(make_fuser(FusionMethod::Late, cfg)->fuse(ego, {cam}, nullptr).detections.size(), 3u);
+  cfg.camera_peers.score_min = 0.3;
+  cfg.camera_peers.use_boxes = false;
+  EXPECT_EQ(make_fuser(FusionMethod::Late, cfg)->fuse(ego, {cam}, nullptr).detections.size(), 3u);
+}

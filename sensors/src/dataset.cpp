@@ -15,9 +15,13 @@ DatasetFormat dataset_format_from_string(const std::string& name) {
   throw std::invalid_argument("unknown dataset format '" + name + "' (expected opv2v, dair or kitti)");
 }
 
-std::unique_ptr<CoopDataset> open_dataset(DatasetFormat format, const std::filesystem::path& root) {
+std::unique_ptr<CoopDataset> open_dataset(DatasetFormat format, const std::filesystem::path& root, bool cameras) {
   switch (format) {
-    case DatasetFormat::Opv2v: return std::make_unique<Opv2vDataset>(root);
+    case DatasetFormat::Opv2v: {
+      Opv2vReadOptions opt;
+      opt.load_cameras = cameras;
+      return std::make_unique<Opv2vDataset>(root, opt);
+    }
     case DatasetFormat::Dair: return std::make_unique<DairDataset>(root);
     case DatasetFormat::Kitti: return std::make_unique<KittiDataset>(root);
   }

@@ -71,7 +71,8 @@ std::optional<Error> check_field(const pcl::PCLPointCloud2& c, const pcl::PCLPoi
 // PCL 1.13 dereferences out-of-bounds memory on some truncated or inconsistent headers (observed: a file cut
 // inside the header segfaults in PCDReader::read), so the header and body sizes are checked here first, and only
 // a file that passes is handed to PCL. Hand-written because PCL offers no safe validation entry point.
-std::optional<Error> validate_pcd(const fs::path& file, const std::string& bytes) {
+// `points` (optional) receives the header's point count when the header is valid.
+std::optional<Error> validate_pcd(const fs::path& file, const std::string& bytes, std::size_t* points_out) {
   std::size_t pos = 0;
   std::vector<std::string> fields;
   std::vector<int> sizes, counts;
@@ -154,6 +155,7 @@ std::optional<Error> validate_pcd(const fs::path& file, const std::string& bytes
   }
   if (points > (1ll << 32)) return header_err("POINTS", "implausibly large");
   const std::size_t n = static_cast<std::size_t>(points);
+  if (points_out) *points_out = n;
   const std::size_t body = bytes.size() - pos;
   if (data == "binary") {
     if (body < n * point_step) return file_error(ErrorCode::Truncated, file, "binary body shorter than POINTS x point size");
@@ -194,7 +196,9 @@ Expected<PointCloud> read_pcd(const fs::path& file) {
   {
     std::string bytes;
     if (!detail::read_file(file, bytes)) return file_error(ErrorCode::Io, file, "cannot read");
-    if (auto e = validate_pcd(file, bytes)) return *e;
+    std::size_t points = 0;
+    if (auto e = validate_pcd(file, bytes, &points)) return *e;
+    if (points == 0) return PointCloud{};  // a valid empty scan (e.g. a camera-only agent); PCL refuses these
   }
   pcl::PCLPointCloud2 c;
   Eigen::Vector4f origin;

@@ -37,6 +37,17 @@ TEST(Pcd, RoundTripsEveryEncodingExactly) {
   }
 }
 
+TEST(Pcd, EmptyScanRoundTrips) {  // a camera-only agent's frame
+  TempDir tmp("pcd_empty");
+  for (auto enc : {PcdEncoding::Ascii, PcdEncoding::Binary, PcdEncoding::BinaryCompressed}) {
+    const auto file = tmp.path / ("e" + std::to_string(static_cast<int>(enc)) + ".pcd");
+    write_pcd(PointCloud{}, file, {enc, PcdIntensity::Intensity, false});
+    auto r = read_pcd(file);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->size(), 0u);
+  }
+}
+
 TEST(Pcd, RgbPackedIntensityIsQuantizedToRedChannel) {
   TempDir tmp("pcd_rgb");
   PointCloud c;

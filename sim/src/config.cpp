@@ -83,6 +83,14 @@ void SimConfig::check(const std::string& file) const {
   if (traffic.vehicles > 0 && mix <= 0) throw ConfigError(file, "traffic.class_mix", "must not be all zero");
   check_lidar(agents.vehicle_lidar, file, "agents.vehicle_lidar");
   check_lidar(agents.rsu_lidar, file, "agents.rsu_lidar");
+  const std::size_t n_agents = static_cast<std::size_t>(agents.connected_vehicles + agents.rsus);
+  if (agents.sensors.size() > n_agents)
+    throw ConfigError(file, "agents.sensors", "lists " + std::to_string(agents.sensors.size()) + " agents but there are " +
+                                                  std::to_string(n_agents) + " (connected_vehicles + rsus)");
+  for (std::size_t i = 0; i < agents.sensors.size(); ++i)
+    if (agents.sensors[i] == SensorSet::None)
+      throw ConfigError(file, "agents.sensors[" + std::to_string(i) + "]",
+                        "'none' is for replays; a simulated agent needs a sensor (auto|lidar|camera|lidar+camera)");
 }
 
 LidarConfig lidar_preset(std::string_view name) {

@@ -61,7 +61,6 @@ Simulator::Simulator(const SimConfig& cfg, std::uint64_t seed)
       vehicle_lidar_((validate_config(cfg_), cfg_.agents.vehicle_lidar)),
       rsu_lidar_(cfg_.agents.rsu_lidar) {
   world_ = std::make_unique<World>(cfg_, seed);
-  cameras_on_ = cfg_.agents.cameras.enabled;
 }
 
 std::string Simulator::scenario_name() const { return cfg_.name + "_seed" + std::to_string(seed_); }
@@ -123,7 +122,9 @@ CoopFrame Simulator::step() {
     auto tl = std::chrono::steady_clock::now();
     const LidarSensor& lidar = rsu ? rsu_lidar_ : vehicle_lidar_;
     const std::int32_t self = rsu ? Bvh::kNoOwner : af.id;
-    LidarScan scan = lidar.scan(*world_, af.T_world_lidar, self, arng.next_u64(), threads_);
+    // A camera-only agent scans nothing (its own Rng stream only: the other agents' output is unchanged).
+    LidarScan scan = cfg_.agents.scans_lidar(k) ? lidar.scan(*world_, af.T_world_lidar, self, arng.next_u64(), threads_)
+                                                : LidarScan{};
     stats_.lidar_ms += ms_since(tl);
     stats_.rays += scan.rays;
     stats_.points += scan.cloud.size();
@@ -148,7 +149,7 @@ CoopFrame Simulator::step() {
     stats_.labels_ms += ms_since(tb);
     af.cloud = std::move(scan.cloud);
 
-    if (cameras_on_) {
+    if (cameras_on_ && cfg_.agents.renders_cameras(k)) {
       auto tc = std::chrono::steady_clock::now();
       const auto& cc = cfg_.agents.cameras;
       for (int c = 0; c < cc.count; ++c) {

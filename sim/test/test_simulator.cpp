@@ -5,6 +5,9 @@
 #include "v2x/sim/simulator.hpp"
 
 using namespace v2x::sim;
+using v2x::ConfigError;
+using v2x::SensorSet;
+using v2x::validate_config;
 
 namespace {
 void expect_same_frames(const v2x::CoopFrame& a, const v2x::CoopFrame& b) {
@@ -141,6 +144,42 @@ TEST(Simulator, CamerasRenderRgbAndDepth) {
   EXPECT_GT(bottom, 0.5f);
   EXPECT_LT(bottom, 10.f);
   ASSERT_TRUE(cams[0].calib.T_world_camera.has_value());
+}
+
+TEST(Simulator, PerAgentSensorsMakeAHeterogeneousFleet) {
+  // tiny: 2 CAVs + 1 RSU. Ego LiDAR+camera, a camera-only car, the RSU as default (LiDAR; cameras off).
+  SimConfig plain = preset("tiny");
+  SimConfig hetero = plain;
+  hetero.agents.cameras.count = 2;
+  hetero.agents.sensors = {SensorSet::LidarCamera, SensorSet::Camera};
+  Simulator a(plain, 4), b(hetero, 4);
+  for (int k = 0; k < 2; ++k) {
+    const auto fa = a.step(), fb = b.step();
+    ASSERT_EQ(fb.agents.size(), 3u);
+    EXPECT_EQ(fb.agents[0].cameras.size(), 2u);
+    EXPECT_EQ(fb.agents[0].cloud.x, fa.agents[0].cloud.x);  // the rig of one agent changes no one else's data
+    EXPECT_TRUE(fb.agents[1].cloud.empty());
+    EXPECT_EQ(fb.agents[1].cameras.size(), 2u);
+    for (const auto& o : fb.agents[1].labels_world) EXPECT_EQ(o.lidar_points, 0);
+    EXPECT_TRUE(fb.agents[2].cameras.empty());
+    EXPECT_EQ(fb.agents[2].cloud.x, fa.agents[2].cloud.x);
+  }
+  // The master switch turns every camera off (the trainer's skipped steps).
+  b.set_cameras_enabled(false);
+  for (const auto& ag : b.step().agents) EXPECT_TRUE(ag.cameras.empty());
+}
+
+TEST(SimConfig, SensorListIsCheckedAgainstTheFleet) {
+  SimConfig c = preset("tiny");
+  c.agents.sensors = {SensorSet::Lidar, SensorSet::Lidar, SensorSet::Lidar, SensorSet::Lidar};
+  EXPECT_THROW(validate_config(c, "t.yaml"), ConfigError);  // 4 entries, 3 agents
+  c.agents.sensors = {SensorSet::Lidar, SensorSet::None};
+  try {
+    validate_config(c, "t.yaml");
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("agents.sensors[1]"), std::string::npos) << e.what();
+  }
 }
 
 TEST(CountPointsInBoxes, MatchesBruteForce) {

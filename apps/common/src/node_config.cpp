@@ -10,11 +10,17 @@ void NodeConfig::check(const std::string& file) const {
   if (comm.mtu_bytes > 0 && comm.mtu_bytes < 256)
     throw ConfigError(file, "comm.mtu_bytes", "must be 0 (no fragments) or at least 256 bytes");
   fusion_config.check(file);
+  if (uses_cameras(sensors) && camera_model_dir.empty())
+    throw ConfigError(file, "sensors", "'" + std::string(enum_name(sensors)) + "' needs camera_model_dir");
 }
 
 void ReplayConfig::check(const std::string& file) const {
   node.check(file);
   eval.check(file);
+  for (std::size_t i = 0; i < sensors.size(); ++i)
+    if (uses_cameras(sensors[i]) && node.camera_model_dir.empty())
+      throw ConfigError(file, "sensors[" + std::to_string(i) + "]",
+                        "'" + std::string(enum_name(sensors[i])) + "' needs node.camera_model_dir");
 }
 
 Quantization quantization_from_bits(int bits) {

@@ -36,6 +36,18 @@ PointCloud subsample(const PointCloud& c, std::size_t max_points) {
 
 }  // namespace
 
+LocalPerception empty_perception(const BevGrid& grid, int channels, AgentId agent, TimestampNs stamp_ns) {
+  LocalPerception out;
+  out.features = FeatureMap(channels, grid.height(), grid.width());
+  out.features.grid = grid;
+  out.features.confidence.assign(out.features.cells(), 0.f);
+  out.features.agent = agent;
+  out.features.stamp_ns = stamp_ns;
+  out.detections.agent = agent;
+  out.detections.stamp_ns = stamp_ns;
+  return out;
+}
+
 double& StageTimes::at(std::size_t i) {
   double* f[] = {&encode, &select, &pack, &transport, &decode, &fuse, &detect, &total};
   return *f[i];
@@ -102,7 +114,7 @@ const FrameStats& NodeRuntime::produce(const AgentFrame& frame, const Pose& T_wo
   T_world_lidar_believed_ = T_world_lidar_believed;
   have_frame_ = true;
 
-  local_ = perception_->perceive(frame.cloud, cfg_.agent_id, frame.stamp_ns);
+  local_ = perception_->perceive(frame, cfg_.agent_id, cfg_.sensors);
   local_.features.agent = cfg_.agent_id;
   local_.features.stamp_ns = frame.stamp_ns;
   send_stats_.ms.encode = local_.encode_ms;
@@ -127,7 +139,8 @@ void NodeRuntime::send_message(FrameStats& st) {
     pm.stamp_ns = frame_meta_.stamp_ns;
     pm.sequence = seq;
     pm.T_world_lidar = T_world_lidar_believed_;
-    pm.cloud = subsample(*cloud_, static_cast<std::size_t>(cfg_.comm.max_points));
+    // An agent whose LiDAR was not used (camera-only) has no points to send: an empty points message.
+    if (local_.modality & kModalityLidar) pm.cloud = subsample(*cloud_, static_cast<std::size_t>(cfg_.comm.max_points));
     st.ms.select = ms_since(t);
     t = Clock::now();
     comm::PointsEncodeStats ps;
@@ -154,7 +167,8 @@ void NodeRuntime::send_message(FrameStats& st) {
     }
     st.ms.select = ms_since(t);
     t = Clock::now();
-    SparseFeatures msg = selection::make_sparse_features(map, sel, T_world_lidar_believed_, anchors, seq, quant);
+    SparseFeatures msg =
+        selection::make_sparse_features(map, sel, T_world_lidar_believed_, anchors, seq, quant, local_.modality);
     msg.sender = cfg_.agent_id;
     msg.stamp_ns = frame_meta_.stamp_ns;
     st.cells_sent = msg.num_cells();

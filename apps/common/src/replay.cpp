@@ -29,6 +29,7 @@ struct Scenario {
   std::shared_ptr<comm::InProcessHub> hub;
   std::unique_ptr<comm::ChannelMedium> medium;
   std::map<AgentId, std::unique_ptr<NodeRuntime>> nodes;
+  std::map<AgentId, SensorSet> sensors;  // per agent (ReplayConfig::sensors)
 
   void set_time(TimestampNs t) {
     if (medium) medium->set_time(std::max(t, medium->now_ns()));
@@ -80,6 +81,13 @@ nlohmann::ordered_json drops_json(const DropCounts& d) {
           {"own", d.own},             {"fragment", d.fragment},
           {"fuser_stale", d.fuser_stale}, {"fuser_grid", d.fuser_grid},
           {"fuser_down_weighted", d.fuser_down_weighted}};
+}
+
+nlohmann::ordered_json sensors_json(const ReplayConfig& cfg) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (SensorSet s : cfg.sensors) j.push_back(std::string(enum_name(s)));
+  j.push_back("then " + std::string(enum_name(cfg.node.sensors)));
+  return j;
 }
 
 }  // namespace
@@ -209,10 +217,22 @@ detection::EvalReport run_replay(const sensors::CoopDataset& ds, const ReplayCon
     }
     sc->set_time(f.stamp_ns);
 
+    // Heterogeneous fleet: the k-th agent's sensors (cfg.sensors, by position in the scenario's first frame).
+    if (sc->sensors.empty())
+      for (std::size_t k = 0; k < f.agents.size(); ++k)
+        sc->sensors[f.agents[k].id] = k < cfg.sensors.size() ? cfg.sensors[k] : cfg.node.sensors;
+    auto sensors_of = [&](AgentId id) {
+      const auto it = sc->sensors.find(id);
+      return it == sc->sensors.end() ? cfg.node.sensors : it->second;
+    };
+    if (sensors_of(f.ego) == SensorSet::None)
+      throw ConfigError("", "sensors", "the ego (agent " + std::to_string(f.ego) + " of " + f.scenario +
+                                           ") cannot be 'none'");
+
     // 1. every connected agent produces (the ego last, so that its consume follows directly).
     std::vector<const AgentFrame*> order;
     for (const auto& a : f.agents)
-      if (a.id != f.ego) order.push_back(&a);
+      if (a.id != f.ego && sensors_of(a.id) != SensorSet::None) order.push_back(&a);
     order.push_back(ego_frame);
     // Every agent of the frame is attached before anyone sends (transports deliver to attached agents only).
     for (const AgentFrame* a : order) {
@@ -221,6 +241,7 @@ detection::EvalReport run_replay(const sensors::CoopDataset& ds, const ReplayCon
         NodeConfig nc = cfg.node;
         nc.agent_id = a->id;
         nc.is_rsu = a->is_rsu;
+        nc.sensors = sensors_of(a->id);
         std::unique_ptr<comm::Transport> tr;
         if (sc->medium) tr = sc->medium->attach(a->id);
         else tr = std::make_unique<comm::InProcessTransport>(sc->hub, a->id);
@@ -239,10 +260,10 @@ detection::EvalReport run_replay(const sensors::CoopDataset& ds, const ReplayCon
         points.add(static_cast<double>(st.points_sent));
       }
     }
-    for (const auto& a : f.agents)
-      if (a.id != f.ego) sc->nodes.at(a.id)->discard_incoming(f.stamp_ns);
-    max_agents = std::max<std::int64_t>(max_agents, static_cast<std::int64_t>(f.agents.size()));
-    agent_frames += static_cast<std::int64_t>(f.agents.size());
+    for (const AgentFrame* a : order)
+      if (a->id != f.ego) sc->nodes.at(a->id)->discard_incoming(f.stamp_ns);
+    max_agents = std::max<std::int64_t>(max_agents, static_cast<std::int64_t>(order.size()));
+    agent_frames += static_cast<std::int64_t>(order.size());
 
     // 2. the ego consumes what has arrived by its frame stamp.
     FrameResult r = sc->nodes.at(f.ego)->consume(f.stamp_ns);
@@ -324,6 +345,8 @@ detection::EvalReport run_replay(const sensors::CoopDataset& ds, const ReplayCon
                   {"latency_ms", cfg.latency_ms},
                   {"seed", cfg.seed},
                   {"model_dir", cfg.node.model_dir},
+                  {"camera_model_dir", cfg.node.camera_model_dir},
+                  {"sensors", sensors_json(cfg)},
                   {"fusion_model_dir", cfg.node.fusion_model_dir}};
   if (!out.report_path.empty()) detection::write_report(rep, out.report_path);
   return rep;

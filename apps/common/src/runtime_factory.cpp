@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <optional>
 #include <stdexcept>
 
 #include "v2x/encoder/manifest.hpp"
@@ -10,36 +12,82 @@
 
 namespace v2x::apps {
 
-LidarPerception::LidarPerception(std::shared_ptr<encoder::LidarDetector> detector) : det_(std::move(detector)) {
-  if (!det_) throw std::invalid_argument("LidarPerception: no detector");
+LearnedPerception::LearnedPerception(std::shared_ptr<encoder::LidarDetector> lidar,
+                                     std::shared_ptr<encoder::CameraEncoder> camera)
+    : det_(std::move(lidar)), cam_(std::move(camera)) {
+  if (!det_) throw std::invalid_argument("LearnedPerception: no detector");
   grid_ = det_->config().feature_grid();
   channels_ = det_->config().net.out_channels;
+  if (cam_ && !cam_->has_fusion())
+    spdlog::warn("camera model has no LiDAR+camera fusion weights: agents with both sensors use their LiDAR only");
 }
 
-LocalPerception LidarPerception::perceive(const PointCloud& cloud, AgentId agent, TimestampNs stamp_ns) {
-  LocalPerception out;
-  auto r = det_->run(cloud, agent, stamp_ns);
-  if (!r) {
-    ++failures_;
-    spdlog::warn("agent {}: detector failed on this frame ({}); zero features, no detections", agent,
-                 r.error().message);
-    out.features = FeatureMap(channels_, grid_.height(), grid_.width());
-    out.features.grid = grid_;
-    out.features.confidence.assign(out.features.cells(), 0.f);
-    out.features.agent = agent;
-    out.features.stamp_ns = stamp_ns;
-    out.detections.agent = agent;
-    out.detections.stamp_ns = stamp_ns;
-    return out;
+LocalPerception LearnedPerception::perceive(const AgentFrame& frame, AgentId agent, SensorSet sensors) {
+  const TimestampNs stamp = frame.stamp_ns;
+  const bool want_lidar = uses_lidar(sensors);
+  const bool want_cam = cam_ && (sensors == SensorSet::Auto ? !frame.cameras.empty() : uses_cameras(sensors));
+  if (uses_cameras(sensors) && !cam_)
+    throw std::logic_error("LearnedPerception: sensors '" + std::string(enum_name(sensors)) + "' without a camera model");
+
+  std::optional<encoder::DetectorOutput> lidar;
+  double encode_ms = 0, detect_ms = 0;
+  if (want_lidar) {
+    auto r = det_->run(frame.cloud, agent, stamp);
+    if (!r) {
+      ++failures_;
+      spdlog::warn("agent {}: LiDAR detector failed on this frame ({}); LiDAR dropped", agent, r.error().message);
+    } else if (!r.value().empty_input) {
+      const auto& t = r.value().timings;
+      spdlog::debug("agent {}: {} points, {} pillars: pillarize {:.1f} ms, network {:.1f} ms, decode {:.1f} ms",
+                    agent, r.value().points_used, r.value().pillars, t.pillarize_ms, t.network_ms, t.decode_ms);
+      encode_ms += t.pillarize_ms + t.network_ms;
+      detect_ms += t.decode_ms;
+      lidar = std::move(r.value());
+    }
   }
-  encoder::DetectorOutput& o = r.value();
-  out.features = std::move(o.features);
-  out.detections = std::move(o.detections);
-  out.proposals = fusion::to_sparse_anchors(o.proposals);
-  spdlog::debug("agent {}: {} points, {} pillars: pillarize {:.1f} ms, network {:.1f} ms, decode {:.1f} ms", agent,
-                o.points_used, o.pillars, o.timings.pillarize_ms, o.timings.network_ms, o.timings.decode_ms);
-  out.encode_ms = o.timings.pillarize_ms + o.timings.network_ms;
-  out.detect_ms = o.timings.decode_ms;
+  std::optional<encoder::CameraEncodeOutput> camera;
+  if (want_cam && (!lidar || cam_->has_fusion())) {
+    auto r = cam_->encode(frame.cameras, agent, stamp);
+    if (!r) {
+      ++failures_;
+      spdlog::warn("agent {}: camera branch failed on this frame ({}); cameras dropped", agent, r.error().message);
+    } else if (r.value().modality & kModalityCamera) {
+      encode_ms += r.value().prepare_ms + r.value().network_ms;
+      detect_ms += r.value().decode_ms;
+      camera = std::move(r.value());
+    }
+  }
+  if (lidar && camera) {  // LiDAR + camera: merged map, LiDAR head on it
+    const auto t0 = std::chrono::steady_clock::now();
+    auto fused = cam_->fuse(lidar->features, camera->features);
+    auto head = fused ? det_->run_head(std::move(fused.value())) : Expected<encoder::DetectorOutput>(fused.error());
+    if (head) {
+      const double fuse_and_head_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      encode_ms += fuse_and_head_ms - head.value().timings.decode_ms;
+      detect_ms += head.value().timings.decode_ms;
+      lidar = std::move(head.value());
+    } else {
+      ++failures_;
+      spdlog::warn("agent {}: LiDAR+camera fusion failed ({}); cameras dropped", agent, head.error().message);
+      camera.reset();
+    }
+  }
+  LocalPerception out;
+  if (lidar) {
+    out.features = std::move(lidar->features);
+    out.detections = std::move(lidar->detections);
+    out.proposals = fusion::to_sparse_anchors(lidar->proposals);
+  } else if (camera) {
+    out.features = std::move(camera->features);
+    out.detections = std::move(camera->detections);
+    out.proposals = fusion::to_sparse_anchors(camera->proposals);
+  } else {
+    out = empty_perception(grid_, channels_, agent, stamp);
+  }
+  out.modality = encoder::modality_bits(lidar.has_value(), camera.has_value());
+  out.encode_ms = encode_ms;
+  out.detect_ms = detect_ms;
   return out;
 }
 
@@ -48,7 +96,10 @@ RuntimeModels::RuntimeModels(const NodeConfig& cfg) : cfg_(cfg) {
   const encoder::ModelManifest m = encoder::read_manifest(cfg_.model_dir);
   encoder::DetectorConfig dc = m.config;
   dc.num_threads = cfg_.num_threads;
-  perception_ = std::make_shared<LidarPerception>(std::make_shared<encoder::LidarDetector>(cfg_.model_dir, dc));
+  std::shared_ptr<encoder::CameraEncoder> camera;
+  if (!cfg_.camera_model_dir.empty()) camera = std::make_shared<encoder::CameraEncoder>(cfg_.camera_model_dir, dc);
+  perception_ = std::make_shared<LearnedPerception>(std::make_shared<encoder::LidarDetector>(cfg_.model_dir, dc),
+                                                    std::move(camera));
 }
 
 RuntimeModels::~RuntimeModels() = default;

@@ -15,9 +15,13 @@ using namespace v2x::apps;
 class FakePerception final : public Perception {
  public:
   explicit FakePerception(BevGrid grid = BevGrid{-12.8, 12.8, -12.8, 12.8, 0.8}) : grid_(grid) {}
-  LocalPerception perceive(const PointCloud& cloud, AgentId agent, TimestampNs stamp_ns) override {
+  LocalPerception perceive(const AgentFrame& frame, AgentId agent, SensorSet sensors) override {
     ++calls;
+    const PointCloud& cloud = frame.cloud;
+    const TimestampNs stamp_ns = frame.stamp_ns;
+    if (!uses_lidar(sensors)) return empty_perception(grid_, 4, agent, stamp_ns);
     LocalPerception out;
+    out.modality = kModalityLidar;
     const int W = grid_.width(), H = grid_.height();
     FeatureMap& f = out.features;
     f = FeatureMap(4, H, W);

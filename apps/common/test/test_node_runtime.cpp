@@ -327,3 +327,41 @@ TEST(NodeConfig, YamlKeysMapOntoTheConfigAndBadValuesNameTheKey) {
   EXPECT_EQ(bits_of(quantization_from_bits(16)), 16);
   EXPECT_THROW(quantization_from_bits(7), std::invalid_argument);
 }
+
+TEST(NodeRuntime, MessageCarriesTheModalityThatProducedIt) {
+  // A LiDAR agent's message says LiDAR; an agent configured without LiDAR (a camera-only agent whose perception
+  // has no camera branch here) sends an empty map marked with no modality, and no raw points in early fusion.
+  for (const auto method : {fusion::FusionMethod::Max, fusion::FusionMethod::Early}) {
+    NodeConfig cfg = node_config(method);
+    Fleet lidar_fleet(cfg, {1, 2});
+    lidar_fleet.nodes[1]->produce(make_frame(2, 0, 1, 7.0));
+    lidar_fleet.nodes[0]->produce(make_frame(1, 0, 2));
+    lidar_fleet.nodes[0]->consume(0);
+    ASSERT_EQ(lidar_fleet.ego_fuser->last_peers.size(), 1u);
+    EXPECT_EQ(lidar_fleet.ego_fuser->last_peers[0].msg.modality, kModalityLidar);
+
+    NodeConfig blind = cfg;
+    blind.sensors = SensorSet::Camera;
+    blind.camera_model_dir = "unused-by-the-fake";
+    auto hub = lidar_fleet.hub;
+    NodeRuntime camera_agent(blind, std::make_unique<comm::InProcessTransport>(hub, 3), lidar_fleet.perception, nullptr);
+    const FrameStats& st = camera_agent.produce(make_frame(3, 100 * kNsPerMs, 3, -7.0));
+    EXPECT_EQ(camera_agent.local().modality, 0);
+    EXPECT_TRUE(camera_agent.local().detections.detections.empty());
+    EXPECT_EQ(st.points_sent, 0u);
+    lidar_fleet.nodes[0]->produce(make_frame(1, 100 * kNsPerMs, 4));
+    lidar_fleet.nodes[0]->consume(100 * kNsPerMs);
+    bool heard = false;
+    for (const auto& p : lidar_fleet.ego_fuser->last_peers)
+      if (p.msg.sender == 3) {
+        heard = true;
+        // (a points message has no modality field: early fusion receivers see no points instead)
+        if (method != fusion::FusionMethod::Early) EXPECT_EQ(p.msg.modality, 0);
+        if (method == fusion::FusionMethod::Early) {
+          ASSERT_TRUE(p.points.has_value());
+          EXPECT_EQ(p.points->size(), 0u);
+        }
+      }
+    EXPECT_TRUE(heard) << enum_name(method);
+  }
+}

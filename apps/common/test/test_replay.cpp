@@ -220,3 +220,28 @@ TEST(Replay, CountsPointsInsideRotatedBoxes) {
   r.yaw_rad = M_PI / 2;
   EXPECT_EQ(count_points_in_boxes(c, {b, r}), (std::vector<int>{2, 2}));
 }
+
+TEST(Replay, PerAgentSensorsLeaveAgentsOutOrBlindThem) {
+  FakeDataset ds(1, 3);
+  // Agent order in the dataset: ego 1, car 2, RSU -1. `none` leaves the car out: it neither senses nor sends.
+  ReplayConfig c = replay_config(fusion::FusionMethod::Late);
+  c.sensors = {SensorSet::Lidar, SensorSet::None, SensorSet::Lidar};
+  const auto without_car = run_replay(ds, c, fake_resources(fusion::FusionMethod::Late), quiet());
+  EXPECT_DOUBLE_EQ(without_car.extra.at("peers_used_mean").get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(without_car.extra.at("agents_mean").get<double>(), 2.0);
+  const auto all = run_replay(ds, replay_config(fusion::FusionMethod::Late), fake_resources(fusion::FusionMethod::Late),
+                              quiet());
+  EXPECT_LT(ap(without_car, 0.5), ap(all, 0.5));  // the car's own vehicles are missed
+
+  // The ego cannot be left out.
+  c.sensors = {SensorSet::None};
+  EXPECT_THROW(run_replay(ds, c, fake_resources(fusion::FusionMethod::Late), quiet()), ConfigError);
+  // Cameras without a camera model: rejected at validation, naming the entry.
+  c.sensors = {SensorSet::Lidar, SensorSet::Camera};
+  try {
+    validate_config(c, "r.yaml");
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("sensors[1]"), std::string::npos) << e.what();
+  }
+}

@@ -13,9 +13,13 @@ GeometricPerception::GeometricPerception(apps::GeometricPerceptionConfig cfg) : 
   grid_.cell_m = cfg_.cell_m;
 }
 
-apps::LocalPerception GeometricPerception::perceive(const PointCloud& cloud, AgentId agent, TimestampNs stamp_ns) {
+apps::LocalPerception GeometricPerception::perceive(const AgentFrame& frame, AgentId agent, SensorSet sensors) {
+  const TimestampNs stamp_ns = frame.stamp_ns;
+  if (!uses_lidar(sensors)) return apps::empty_perception(grid_, channels(), agent, stamp_ns);
+  const PointCloud& cloud = frame.cloud;
   const auto t0 = std::chrono::steady_clock::now();
   apps::LocalPerception out;
+  out.modality = kModalityLidar;
   const int W = grid_.width(), H = grid_.height();
   FeatureMap& fm = out.features;
   fm = FeatureMap(2, H, W);

@@ -21,6 +21,7 @@
 #include "v2x/encoder/camera_config.hpp"
 #include "v2x/encoder/camera_lift.hpp"
 #include "v2x/encoder/config.hpp"
+#include "v2x/encoder/lidar_detector.hpp"
 
 namespace v2x::encoder {
 
@@ -37,6 +38,7 @@ std::vector<std::string> camera_manifest_differences(const nlohmann::json& manif
 struct CameraEncodeOutput {
   FeatureMap features;          // (C, H, W) + confidence (H, W) = max over anchors of sigmoid(cls)
   DetectionList detections;     // camera-only head, score > decode.score_threshold, after NMS
+  std::vector<QueryProposal> proposals;  // fusion queries, as LidarDetector's (proposal_score_min, num_proposals)
   CameraInputStats cameras;     // used / dropped by reason, this frame
   std::uint8_t modality = 0;    // kModalityCamera when at least one camera was used
   double prepare_ms = 0, network_ms = 0, decode_ms = 0, total_ms = 0;
@@ -47,6 +49,8 @@ class CameraEncoder {
   // From a model folder with camera_manifest.json + weights. Throws std::runtime_error naming the file when it
   // cannot be read or when its architecture differs from (det, cam) (every differing key listed).
   CameraEncoder(const std::string& model_dir, const DetectorConfig& det, const CameraBranchConfig& cam);
+  // With the manifest's own camera configuration (checked against `det`).
+  CameraEncoder(const std::string& model_dir, const DetectorConfig& det);
   // Untrained, seeded initialisation (tests, benchmarks).
   static std::unique_ptr<CameraEncoder> untrained(const DetectorConfig& det, const CameraBranchConfig& cam,
                                                   std::uint64_t seed);
@@ -62,6 +66,9 @@ class CameraEncoder {
   // The confidence is the LiDAR map's (the LiDAR head stays authoritative).
   Expected<FeatureMap> fuse(const FeatureMap& lidar, const FeatureMap& camera);
 
+  // Whether the model folder has trained LiDAR+camera fusion weights (manifest has_fusion); without them fuse()
+  // is the identity on the LiDAR map.
+  bool has_fusion() const;
   const CameraBranchConfig& camera_config() const;
   const DetectorConfig& detector_config() const;
   const CameraInputStats& totals() const;  // every frame so far (the counted warnings)

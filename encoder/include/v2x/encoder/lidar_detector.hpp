@@ -11,6 +11,7 @@
 #include "v2x/core/expected.hpp"
 #include "v2x/core/feature_map.hpp"
 #include "v2x/core/point_cloud.hpp"
+#include "v2x/detection/anchors.hpp"
 #include "v2x/detection/decoder.hpp"
 #include "v2x/encoder/config.hpp"
 #include "v2x/encoder/manifest.hpp"
@@ -55,6 +56,9 @@ class LidarDetector {
   // One agent-frame. An empty or all-non-finite cloud yields an output with empty_input set, zero detections
   // and zero features (and counts a warning); an internal failure is returned as an Error, never thrown.
   Expected<DetectorOutput> run(const PointCloud& cloud, AgentId agent = 0, TimestampNs stamp_ns = 0);
+  // The detection head alone on a map of this detector's shape (C, H, W) and grid, e.g. a LiDAR+camera map
+  // (CameraEncoder::fuse): confidence, detections and proposals recomputed from that map. Wrong shape → Error.
+  Expected<DetectorOutput> run_head(FeatureMap features);
 
   const DetectorConfig& config() const;
   const ModelManifest& manifest() const;  // empty name for untrained()
@@ -66,6 +70,17 @@ class LidarDetector {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// One sample's head outputs (cls (H, W, A), box (H, W, A, 7), dir (H, W, A, 2), channels-last float32) → the
+// detections (score > cfg.decode.score_threshold, ≤ max_detections) and up to cfg.num_proposals proposals
+// (score > proposal_score_min) with their features sampled from `features`, both after NMS, best first.
+struct DecodedHead {
+  std::vector<Detection> detections;
+  std::vector<QueryProposal> proposals;
+  detection::DecodeStats stats;
+};
+DecodedHead decode_detections(const DetectorConfig& cfg, const detection::AnchorGrid& anchors, const float* cls,
+                              const float* box, const float* dir, const FeatureMap& features);
 
 // Bilinear sample of every channel of `fm` at metric (x, y) in the map's frame; zeros outside the map.
 std::vector<float> sample_features(const FeatureMap& fm, double x_m, double y_m);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "v2x/encoder/camera_config.hpp"
 #include "v2x/encoder/config.hpp"
 
 namespace v2x::encoder {
@@ -72,6 +73,8 @@ nlohmann::ordered_json config_to_json(Cfg& cfg) {
 // `file` and the dotted key.
 DetectorConfig detector_config_from_json(const nlohmann::json& j, const std::string& file);
 nlohmann::ordered_json detector_config_to_json(const DetectorConfig& cfg);
+// JSON → CameraBranchConfig (a camera manifest's "camera" block), same rules.
+CameraBranchConfig camera_config_from_json(const nlohmann::json& j, const std::string& file);
 
 // The architecture part of a config (what the weights' shapes and meaning depend on): pillar grid and
 // point features, network shape, anchors, direction bins. One line per differing key: "net.out_channels: 64 vs 32".

@@ -120,11 +120,31 @@ struct AnchorFusionConfig {
   }
 };
 
+// Peers whose message no LiDAR produced (camera-only agents: modality without the LiDAR bit). Their BEV cells are
+// a weaker sensor's, in another feature distribution than the LiDAR maps every fuser was trained on, so no fuser
+// reads them. Instead their boxes (the message's anchors; late and anchor messages carry them) with score ≥
+// score_min join the output ranked BELOW every LiDAR-backed detection — score × output.score_threshold — unless
+// they overlap an output box (BEV IoU > overlap_iou). Detections ranked below all others can add true positives
+// but cannot lower AP (interpolated precision at a recall level only looks at higher recalls), which is how a
+// camera-only agent joining a LiDAR fleet never lowers the ego's fused AP (docs/cameras.md).
+struct CameraPeerConfig {
+  bool use_boxes = true;     // false: camera-only peers are ignored
+  double score_min = 0.3;
+  double overlap_iou = 0.1;
+  template <class V>
+  void visit(V& v) {
+    v("use_boxes", use_boxes);
+    v("score_min", score_min, Range{0, 1});
+    v("overlap_iou", overlap_iou, Range{0, 1});
+  }
+};
+
 struct FusionConfig {
   AlignmentConfig align;
   LateConfig late;
   DenseConfig dense;
   AnchorFusionConfig anchor;
+  CameraPeerConfig camera_peers;
   // Final detections of every fuser: score threshold, NMS IoU, max detections (same meaning as the detector's).
   detection::DecodeConfig output;
   template <class V>
@@ -133,6 +153,7 @@ struct FusionConfig {
     v("late", late);
     v("dense", dense);
     v("anchor", anchor);
+    v("camera_peers", camera_peers);
     v("output", output);
   }
   void check(const std::string& file) const { anchor.check(file); }

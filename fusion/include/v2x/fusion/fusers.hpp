@@ -15,6 +15,8 @@
 //   max    — ego.features + peers' cells + res.detector (head re-run on the fused map).
 //   attn   — as max + <model_dir>/attn_fusion.pt.
 //   anchor — ego.features, ego.proposals (else ego.local), peers' cells and anchors + <model_dir>/anchor_fusion.pt.
+// All but none: camera-only peers (no LiDAR bit in the message's modality) are taken out before the method runs
+// and only their boxes are appended, ranked below every other detection (CameraPeerConfig, CameraPeerGate).
 // All: peers go through align_peers (stale / grid / pose checks, counted in FusionStats); output boxes in the ego
 // LiDAR frame after rotated NMS with cfg.output. Missing ego inputs give an empty (none/late: ego-only) result,
 // never an exception.
@@ -37,6 +39,19 @@ struct FuserResources {
 
 // Throws std::runtime_error (setup error) when a required resource is missing or the weights do not match.
 std::unique_ptr<Fuser> make_fuser(FusionMethod method, const FusionConfig& cfg, const FuserResources& res = {});
+
+// Wraps a fuser: LiDAR-backed peers go to `inner`; camera-only peers' boxes are appended to its output as
+// CameraPeerConfig says (stale ones dropped and counted; peers_used counts the camera peers that added a box).
+class CameraPeerGate final : public Fuser {
+ public:
+  CameraPeerGate(std::unique_ptr<Fuser> inner, FusionConfig cfg);
+  FusionMethod method() const override { return inner_->method(); }
+  DetectionList fuse(const EgoInput& ego, const std::vector<PeerInput>& peers, FusionStats* stats) override;
+
+ private:
+  std::unique_ptr<Fuser> inner_;
+  FusionConfig cfg_;
+};
 
 class NoFusion final : public Fuser {
  public:

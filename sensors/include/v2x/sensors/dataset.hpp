@@ -32,7 +32,8 @@ class CoopDataset {
 enum class DatasetFormat { Opv2v, Dair, Kitti };
 // "opv2v" (also "v2xset"), "dair", "kitti"; throws std::invalid_argument for anything else.
 DatasetFormat dataset_format_from_string(const std::string& name);
-// Opens a dataset with each reader's default options. Throws std::runtime_error for an unusable layout.
-std::unique_ptr<CoopDataset> open_dataset(DatasetFormat format, const std::filesystem::path& root);
+// Opens a dataset with each reader's default options; `cameras`: also load the camera images (OPV2V layout only:
+// the DAIR and KITTI readers load no images). Throws std::runtime_error for an unusable layout.
+std::unique_ptr<CoopDataset> open_dataset(DatasetFormat format, const std::filesystem::path& root, bool cameras = false);
 
 }  // namespace v2x::sensors

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "v2x/core/config.hpp"
+#include "v2x/core/sensor_set.hpp"
 
 namespace v2x::sim {
 
@@ -163,6 +164,20 @@ struct AgentsConfig {
   LidarConfig vehicle_lidar{};
   LidarConfig rsu_lidar{LidarModel::Rsu, 40, 2.0, -25.0, {}, 1800, 120.0, 1.0, 0.02, 0.04, 5.0, 0.02};
   CameraConfig cameras{};
+  // Per-agent sensor rig, in agent order (connected vehicles, ego first, then RSUs); agents beyond the list are
+  // `auto` (LiDAR, plus the cameras when cameras.enabled). `camera` agents scan no LiDAR (empty cloud, their labels
+  // count 0 returns); `lidar` agents render no camera. E.g. [lidar+camera, camera, lidar, lidar]: ego with both,
+  // one camera-only car, one LiDAR car, a LiDAR RSU. `none` is not allowed here (a replay leaves agents out).
+  std::vector<SensorSet> sensors;
+
+  SensorSet sensors_of(std::size_t agent_index) const {
+    return agent_index < sensors.size() ? sensors[agent_index] : SensorSet::Auto;
+  }
+  bool scans_lidar(std::size_t agent_index) const { return uses_lidar(sensors_of(agent_index)); }
+  bool renders_cameras(std::size_t agent_index) const {
+    const SensorSet s = sensors_of(agent_index);
+    return s == SensorSet::Auto ? cameras.enabled : uses_cameras(s);
+  }
 
   template <class V>
   void visit(V& v) {
@@ -174,6 +189,7 @@ struct AgentsConfig {
     v("vehicle_lidar", vehicle_lidar);
     v("rsu_lidar", rsu_lidar);
     v("cameras", cameras);
+    v("sensors", sensors);
   }
 };
 

@@ -35,7 +35,8 @@ class Simulator {
   //  - cloud in the agent's LiDAR frame, T_world_lidar (true) and T_world_lidar_noisy (GPS/localisation noise),
   //  - stamp_ns = frame index × 100 ms; timestamp = zero-padded 50 ms step number as in OPV2V, i.e. 2 × frame
   //    index ("000000", "000002", ...),
-  //  - cameras when agents.cameras.enabled (RGB + depth),
+  //  - cameras (RGB + depth) for the agents whose rig has them (AgentsConfig::renders_cameras: agents.sensors, else
+  //    agents.cameras.enabled); a camera-only agent (agents.sensors) has an empty cloud,
   //  - labels_world: every object within agents.label_range_m (BEV) of the agent, except the agent's own
   //    vehicle, with lidar_points = that agent's returns inside the box,
   //  - gt_world: every object in the town (moving and parked), lidar_points = returns inside it summed over agents.
@@ -50,8 +51,9 @@ class Simulator {
   void set_threads(int threads) { threads_ = threads < 1 ? 1 : threads; }
   int threads() const { return threads_; }
   const StepStats& last_stats() const { return stats_; }
-  // Turns camera rendering on/off from the next step on (overrides agents.cameras.enabled). Cameras draw no
-  // random numbers, so this never changes the LiDAR output or the traffic.
+  // Master switch for camera rendering from the next step on (default on): off renders no camera at all, on
+  // renders the cameras of the agents whose rig has them. Cameras draw no random numbers, so this never changes
+  // the LiDAR output or the traffic.
   void set_cameras_enabled(bool on) { cameras_on_ = on; }
 
   // Sensor poses of agent k (agent order as in CoopFrame::agents) at the current time.
@@ -65,7 +67,7 @@ class Simulator {
   LidarSensor vehicle_lidar_, rsu_lidar_;
   int frame_ = 0;
   int threads_ = 1;
-  bool cameras_on_ = false;
+  bool cameras_on_ = true;
   StepStats stats_;
 };
 

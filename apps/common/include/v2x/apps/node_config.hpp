@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "v2x/core/config.hpp"
+#include "v2x/core/sensor_set.hpp"
 #include "v2x/core/sparse_features.hpp"
 #include "v2x/core/types.hpp"
 #include "v2x/detection/evaluation.hpp"
@@ -44,6 +45,10 @@ struct NodeConfig {
   AgentId agent_id = 0;           // replay: taken from the dataset (this field is ignored there)
   bool is_rsu = false;            // replay: taken from the dataset
   std::string model_dir = "data/models/detector";  // LidarDetector weights + manifest (encoder/)
+  // Camera branch (encoder::CameraEncoder: camera_manifest.json + weights); empty: cameras are ignored. Its
+  // detector block must match model_dir's architecture (same grid and channels).
+  std::string camera_model_dir;
+  SensorSet sensors = SensorSet::Auto;  // which of the frame's sensors this agent uses (`none`: replay only)
   fusion::FusionMethod fusion = fusion::FusionMethod::None;
   fusion::FusionConfig fusion_config;  // alignment checks, late/dense/anchor parameters, output NMS
   std::string fusion_model_dir;   // weights + manifest of the learned fusers (attn, anchor)
@@ -58,6 +63,8 @@ struct NodeConfig {
     v("agent_id", agent_id, Range{-2147483647.0, 2147483647.0});
     v("is_rsu", is_rsu);
     v("model_dir", model_dir);
+    v("camera_model_dir", camera_model_dir);
+    v("sensors", sensors);
     v("fusion", fusion);
     v("fusion_config", fusion_config);
     v("fusion_model_dir", fusion_model_dir);
@@ -95,6 +102,10 @@ struct ReplayConfig {
   detection::EvalConfig eval;
   int min_lidar_points = 10;        // extra metric: AP over GT with at least this many ego LiDAR returns
   std::int64_t max_frames = 0;      // 0: all frames of the dataset
+  // Heterogeneous fleet: sensors[k] for the k-th agent of the scenario's first frame, in the dataset's agent order
+  // (simulator: connected vehicles, ego first, then RSUs); agents beyond the list use node.sensors. `none` leaves
+  // an agent out (it neither senses nor sends); the ego cannot be `none`.
+  std::vector<SensorSet> sensors;
   template <class V>
   void visit(V& v) {
     v("node", node);
@@ -104,6 +115,7 @@ struct ReplayConfig {
     v("eval", eval);
     v("min_lidar_points", min_lidar_points, Range{0, 1000000});
     v("max_frames", max_frames, Range{0, 1e12});
+    v("sensors", sensors);
   }
   void check(const std::string& file) const;
 };

@@ -37,6 +37,7 @@
 #include "v2x/core/detection.hpp"
 #include "v2x/core/feature_map.hpp"
 #include "v2x/core/frame.hpp"
+#include "v2x/core/sensor_set.hpp"
 #include "v2x/fusion/fuser.hpp"
 #include "v2x/selection/peer_cell_cache.hpp"
 #include "v2x/selection/selector.hpp"
@@ -48,20 +49,26 @@ struct LocalPerception {
   FeatureMap features;                  // (C, H, W) float32 + confidence (H, W) in [0, 1]
   DetectionList detections;             // after NMS, the agent's LiDAR frame
   std::vector<SparseAnchor> proposals;  // fusion queries: boxes + scores + feature vectors (D,)
-  double encode_ms = 0.0;               // pillarize + network (measured by the implementation)
+  double encode_ms = 0.0;               // pillarize + network (+ cameras) (measured by the implementation)
   double detect_ms = 0.0;               // decode + NMS of the local head
+  std::uint8_t modality = 0;            // ModalityBits of the sensors that produced `features` (0: none did)
 };
 
-// Cloud → BEV features + local detections. One instance may serve every agent of a replay (one model in memory);
-// not required to be thread-safe. Never throws on cloud content: an empty / all-NaN cloud yields a zero map and
-// no detections.
+// Agent frame (cloud and/or cameras, as `sensors` selects) → BEV features + local detections. One instance may
+// serve every agent of a replay (one model in memory); not required to be thread-safe. Never throws on sensor
+// content: an empty / all-NaN cloud or unusable images yield a zero map and no detections.
 class Perception {
  public:
   virtual ~Perception() = default;
-  virtual LocalPerception perceive(const PointCloud& cloud, AgentId agent, TimestampNs stamp_ns) = 0;
+  // frame.id / stamp are not trusted: `agent` and frame.stamp_ns label the outputs.
+  virtual LocalPerception perceive(const AgentFrame& frame, AgentId agent, SensorSet sensors) = 0;
   virtual BevGrid feature_grid() const = 0;  // grid of the FeatureMap (every message must use it)
   virtual int channels() const = 0;          // C of the FeatureMap
 };
+
+// What an agent without a usable sensor perceives: a zero (C, H, W) map on `grid` with zero confidence, no
+// detections, modality 0.
+LocalPerception empty_perception(const BevGrid& grid, int channels, AgentId agent, TimestampNs stamp_ns);
 
 // Per-stage wall-clock milliseconds of one frame.
 struct StageTimes {
