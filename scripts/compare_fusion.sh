@@ -3,7 +3,12 @@
 # with --real, on the real DAIR-V2X-C pair), then the table + plot (AP@0.7 vs bytes per message) into
 # docs/results.md, section "## Fusion comparison (v2x_replay)" (only that section is rewritten).
 #
-# Usage: scripts/compare_fusion.sh [--build DIR] [--data DIR] [--frames N] [--out DIR] [--real] [--no-docs]
+# With --cameras, the heterogeneous-fleet matrix instead (issue 9): a held-out split whose ego has LiDAR + 4 cameras,
+# whose second car has cameras only (no LiDAR) and whose other agents have LiDAR (v2x_sim --sensors), evaluated with
+# the camera model (ego LiDAR / camera / LiDAR+camera without fusion; late and anchor fusion with and without the
+# camera-only car), into section "## Heterogeneous fleets (v2x_replay --camera-model)".
+#
+# Usage: scripts/compare_fusion.sh [--cameras] [--build DIR] [--data DIR] [--frames N] [--out DIR] [--real] [--no-docs]
 #   --build DIR   build folder holding apps/v2x_replay/v2x_replay and v2x_replay_compare (default: build)
 #   --data DIR    held-out split (OPV2V layout); generated with v2x_sim when absent (default: /tmp/v2x_heldout)
 #   --frames N    frames per scenario written by v2x_sim when generating (default: 40)
@@ -11,6 +16,7 @@
 #   --out DIR     reports, dumps and logs (default: /tmp/v2x_compare)
 #   --real        also run the matrix on ../shared/realdata/dair-v2x-c-pair (vehicle ego + RSU)
 #   --no-docs     do not touch docs/results.md
+#   --cameras     the heterogeneous-fleet matrix (default data /tmp/v2x_hetero, out /tmp/v2x_compare_cameras)
 # Held-out split: towns urban / suburban / highway with world seeds 9001-9003 (training uses seeds < 9000; see
 # docs/training.md). Models: data/models/detector, and data/models/anchor_fusion (anchor_fusion.pt, attn_fusion.pt)
 # for the learned fusers; a method whose weights are missing is listed as "not run". LibTorch runs with 2 threads
@@ -19,7 +25,7 @@ set -euo pipefail
 ARGS="$*"
 cd "$(dirname "$0")/.."
 
-BUILD=build; DATA=/tmp/v2x_heldout; FRAMES=40; OUT=/tmp/v2x_compare; REAL=0; DOCS=1; MAXF=0
+BUILD=build; DATA=; FRAMES=40; OUT=; REAL=0; DOCS=1; MAXF=0; CAMERAS=0
 DETECTOR=${V2X_DETECTOR:-data/models/detector}
 FUSION_MODEL=${V2X_FUSION_MODEL:-data/models/anchor_fusion}  # anchor_fusion.pt (+ attn_fusion.pt) + manifest.json
 ATTN_MODEL=$FUSION_MODEL/attn_fusion.pt
@@ -33,10 +39,24 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --real) REAL=1; shift ;;
     --no-docs) DOCS=0; shift ;;
+    --cameras) CAMERAS=1; shift ;;
     -h|--help) sed -n 2,18p "$0"; exit 0 ;;
     *) echo "compare_fusion.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+CAMERA_MODEL=${V2X_CAMERA_MODEL:-data/models/camera}
+SIM_ARGS=()
+EXTRA=()
+if [ "$CAMERAS" = 1 ]; then
+  DATA=${DATA:-/tmp/v2x_hetero}; OUT=${OUT:-/tmp/v2x_compare_cameras}
+  [ "$REAL" = 1 ] && { echo "compare_fusion.sh: --real with --cameras: the DAIR reader loads no images" >&2; exit 2; }
+  [ -f "$CAMERA_MODEL/camera_manifest.json" ] || { echo "compare_fusion.sh: no camera model in $CAMERA_MODEL" >&2; exit 2; }
+  # ego LiDAR + cameras, car 2 cameras only, car 3 and the RSU LiDAR; images at the camera branch's input size.
+  SIM_ARGS=(--sensors lidar+camera,camera,lidar,lidar --camera-size 200x150)
+  EXTRA=(--camera-model "$CAMERA_MODEL")
+else
+  DATA=${DATA:-/tmp/v2x_heldout}; OUT=${OUT:-/tmp/v2x_compare}
+fi
 REPLAY=$BUILD/apps/v2x_replay/v2x_replay
 COMPARE=$BUILD/apps/v2x_replay/v2x_replay_compare
 SIM=$BUILD/apps/v2x_sim/v2x_sim
@@ -54,7 +74,7 @@ if [ ! -d "$DATA" ] || [ -z "$(ls -A "$DATA" 2>/dev/null)" ]; then
   for town in urban suburban highway; do
     i=$((i + 1))
     "$SIM" generate --preset "$town" --seed $((9000 + i)) --frames "$FRAMES" --out "$DATA" \
-      --threads 2 --no-progress
+      --threads 2 --no-progress "${SIM_ARGS[@]}"
   done
 fi
 
@@ -72,6 +92,20 @@ MATRIX=(
   "late noisy|--fusion late --budget-bytes 16384 --pose-noise 0.2,0.2 --latency-ms 100|"
   "anchor 8K noisy|--fusion anchor --selector conformal_temporal --bits 8 --budget-bytes 8192 --pose-noise 0.2,0.2 --latency-ms 100|$ANCHOR_MODEL"
 )
+ANCHOR8="--fusion anchor --selector conformal_temporal --bits 8 --budget-bytes 8192"
+# Agent order in the split: ego, camera-only car, LiDAR car, LiDAR RSU (`none` leaves an agent out).
+[ "$CAMERAS" = 1 ] && MATRIX=(
+  "ego LiDAR|--fusion none --sensors lidar|"
+  "ego camera only|--fusion none --sensors camera|"
+  "ego LiDAR+camera|--fusion none --sensors lidar+camera|"
+  "late: LiDAR fleet|--fusion late --budget-bytes 16384 --sensors lidar,none,lidar,lidar|"
+  "late: + camera car|--fusion late --budget-bytes 16384 --sensors lidar,camera,lidar,lidar|"
+  "anchor 8K: ego alone|$ANCHOR8 --sensors lidar,none,none,none|$ANCHOR_MODEL"
+  "anchor 8K: ego + camera car|$ANCHOR8 --sensors lidar,camera,none,none|$ANCHOR_MODEL"
+  "anchor 8K: LiDAR fleet|$ANCHOR8 --sensors lidar,none,lidar,lidar|$ANCHOR_MODEL"
+  "anchor 8K: + camera car|$ANCHOR8 --sensors lidar,camera,lidar,lidar|$ANCHOR_MODEL"
+  "anchor 8K: LiDAR+camera ego + fleet|$ANCHOR8 --sensors lidar+camera,camera,lidar,lidar|$ANCHOR_MODEL"
+)
 
 # run_matrix NAME DATASET FORMAT → fills RUNS_<NAME> (LABEL=report pairs) and SKIPPED (lines)
 SKIPPED=""
@@ -87,7 +121,7 @@ run_matrix() {
     fi
     local tag; tag=$(echo "$name-$label" | tr ' ' '_')
     local cmd=("$REPLAY" --dataset "$dataset" --format "$format" --config config/replay/heldout.yaml --model "$DETECTOR" --report "$OUT/$tag.json"
-               --dump "$OUT/$tag.jsonl" --no-progress)
+               --dump "$OUT/$tag.jsonl" --no-progress "${EXTRA[@]}")
     [ -n "$model" ] && cmd+=(--fusion-model "$(dirname "$model")")
     [ "$MAXF" -gt 0 ] && cmd+=(--frames "$MAXF")
     # shellcheck disable=SC2206
@@ -104,15 +138,44 @@ run_matrix() {
 
 declare -a SIM_RUNS=() REAL_RUNS=()
 run_matrix sim "$DATA" opv2v SIM_RUNS
-[ ${#SIM_RUNS[@]} -gt 0 ] && "$COMPARE" --table "$OUT/sim_table.md" --plot docs/fusion_ap_vs_bytes.png "${SIM_RUNS[@]}"
+PLOT=(--plot docs/fusion_ap_vs_bytes.png)
+[ "$CAMERAS" = 1 ] && PLOT=()
+[ ${#SIM_RUNS[@]} -gt 0 ] && "$COMPARE" --table "$OUT/sim_table.md" "${PLOT[@]}" "${SIM_RUNS[@]}"
 if [ "$REAL" = 1 ]; then
   run_matrix dair ../shared/realdata/dair-v2x-c-pair dair REAL_RUNS
   [ ${#REAL_RUNS[@]} -gt 0 ] && "$COMPARE" --table "$OUT/real_table.md" "${REAL_RUNS[@]}"
 fi
 
 SECTION="$OUT/section.md"
+HEADING="Fusion comparison (v2x_replay)"
+[ "$CAMERAS" = 1 ] && HEADING="Heterogeneous fleets (v2x_replay --camera-model)"
+if [ "$CAMERAS" = 1 ]; then
 {
-  echo "## Fusion comparison (v2x_replay)"
+  echo "## $HEADING"
+  echo
+  echo "Written by \`scripts/compare_fusion.sh $ARGS\` on $(date -u +%Y-%m-%d) (git $(git rev-parse --short HEAD)),"
+  echo "2-core Debian 12 dev machine, 2 LibTorch threads. Every row is one command:"
+  echo "\`v2x_replay --dataset DIR --format opv2v --config config/replay/heldout.yaml --model $DETECTOR --camera-model $CAMERA_MODEL --sensors LIST --fusion METHOD [...] --report R.json\`"
+  echo "(exact commands and logs in \`$OUT/*.log\`). Held-out split: towns urban/suburban/highway, world seeds 9001–9003,"
+  echo "$FRAMES frames each, written by \`v2x_sim generate ... ${SIM_ARGS[*]}\`: the ego has LiDAR + 4 cameras, the second"
+  echo "car 4 cameras and no LiDAR, the third car and the RSU LiDAR (their LiDAR data are identical to the fusion"
+  echo "comparison's split: cameras draw no random numbers). \`--sensors\` picks what each agent uses, in that order"
+  echo "(\`none\`: the agent takes no part). Agents farther than 70 m from the ego are out of range (OPV2V's rule), so"
+  echo "the camera-only car joins only some frames. AP as in the fusion comparison (GT: every vehicle in the detector's"
+  echo "range, occluded ones too); camera images 200×150."
+  echo
+  [ -f "$OUT/sim_table.md" ] && cat "$OUT/sim_table.md"
+  echo
+  if [ -n "$SKIPPED" ]; then
+    echo "Not run:"
+    echo
+    printf "%s" "$SKIPPED"
+    echo
+  fi
+} >"$SECTION"
+else
+{
+  echo "## $HEADING"
   echo
   echo "Written by \`scripts/compare_fusion.sh $ARGS\` on $(date -u +%Y-%m-%d) (git $(git rev-parse --short HEAD)),"
   echo "2-core Debian 12 dev machine, 2 LibTorch threads. Every row is one command:"
@@ -141,16 +204,17 @@ SECTION="$OUT/section.md"
     echo
   fi
 } >"$SECTION"
+fi
 
 if [ "$DOCS" = 1 ]; then
   # Replace (or append) this section only: from its heading to the next "## " heading.
-  awk -v sec="$SECTION" '
+  awk -v sec="$SECTION" -v heading="## $HEADING" '
     BEGIN { while ((getline l < sec) > 0) body = body l "\n" }
-    /^## Fusion comparison \(v2x_replay\)/ { printf "%s", body; skip = 1; done = 1; next }
+    $0 == heading { printf "%s", body; skip = 1; done = 1; next }
     skip && /^## / { skip = 0 }
     !skip { print }
     END { if (!done) printf "\n%s", body }
   ' docs/results.md >docs/results.md.tmp && mv docs/results.md.tmp docs/results.md
-  echo "docs/results.md: section \"Fusion comparison (v2x_replay)\" updated"
+  echo "docs/results.md: section \"$HEADING\" updated"
 fi
 cat "$SECTION"

@@ -473,7 +473,7 @@ int run_command(int argc, const char* const* argv) {
       sf.timestamp = f.timestamp;
       sf.agent = *a;
       const std::string header = live::encode_frame_header(sf);
-      const auto body = live::encode_frame_body(a->cloud);
+      const auto body = live::encode_frame_body(*a);
       const std::string_view bv(reinterpret_cast<const char*>(body.data()), body.size());
       if (send_to(n->routing, {"FRAME", header, bv}) && n->responsive) waiting.insert(n->id);
     }

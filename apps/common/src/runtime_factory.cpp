@@ -66,7 +66,14 @@ LocalPerception LearnedPerception::perceive(const AgentFrame& frame, AgentId age
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       encode_ms += fuse_and_head_ms - head.value().timings.decode_ms;
       detect_ms += head.value().timings.decode_ms;
-      lidar = std::move(head.value());
+      // The agent's own detections and proposals come from the fused map; the map it sends and fuses with stays
+      // its LiDAR map (the fusers were trained on LiDAR maps: docs/cameras.md, "Which map a LiDAR+camera agent
+      // shares"), so the proposals' feature vectors are sampled from the LiDAR map too.
+      encoder::DetectorOutput& h = head.value();
+      lidar->detections = std::move(h.detections);
+      lidar->proposals = std::move(h.proposals);
+      for (auto& q : lidar->proposals)
+        q.feature = encoder::sample_features(lidar->features, q.proposal.box.center.x(), q.proposal.box.center.y());
     } else {
       ++failures_;
       spdlog::warn("agent {}: LiDAR+camera fusion failed ({}); cameras dropped", agent, head.error().message);

@@ -380,7 +380,8 @@ int NodeProcess::run_dataset() {
   const AgentId self = cfg_.runtime.agent_id;
   std::unique_ptr<sensors::CoopDataset> ds;
   try {
-    ds = sensors::open_dataset(sensors::dataset_format_from_string(cfg_.source.dataset_format), cfg_.source.dataset);
+    ds = sensors::open_dataset(sensors::dataset_format_from_string(cfg_.source.dataset_format), cfg_.source.dataset,
+                               /*cameras=*/!cfg_.runtime.camera_model_dir.empty());
   } catch (const std::exception& e) {
     throw ConfigError(file_, "source.dataset", e.what());
   }

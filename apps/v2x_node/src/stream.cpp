@@ -27,6 +27,11 @@ std::optional<Pose> pose_from(const nlohmann::json& a) {
   return T;
 }
 static_assert(std::endian::native == std::endian::little, "stream body is little-endian float32");
+
+bool sendable(const CameraFrame& c) {
+  return c.image.channels == 3 && c.image.width > 0 && c.image.height > 0 &&
+         c.image.rgb.size() == static_cast<std::size_t>(c.image.width) * c.image.height * 3;
+}
 }  // namespace
 
 std::string detections_topic(AgentId id) {
@@ -47,12 +52,23 @@ std::string encode_frame_header(const StreamFrame& f) {
   j["T_world_lidar"] = pose_json(f.agent.T_world_lidar);
   j["T_world_lidar_noisy"] = f.agent.T_world_lidar_noisy ? pose_json(*f.agent.T_world_lidar_noisy) : nlohmann::json();
   j["points"] = f.agent.cloud.size();
+  nlohmann::json cams = nlohmann::json::array();
+  for (const CameraFrame& c : f.agent.cameras)
+    if (sendable(c))
+      cams.push_back({{"name", c.name}, {"width", c.image.width}, {"height", c.image.height}, {"fx", c.calib.fx},
+                      {"fy", c.calib.fy}, {"cx", c.calib.cx}, {"cy", c.calib.cy},
+                      {"T_lidar_camera", pose_json(c.calib.T_lidar_camera)}});
+  if (!cams.empty()) j["cameras"] = cams;
   return j.dump();
 }
 
-std::vector<std::uint8_t> encode_frame_body(const PointCloud& c) {
+std::vector<std::uint8_t> encode_frame_body(const AgentFrame& a) {
+  const PointCloud& c = a.cloud;
   const std::size_t n = c.size();
-  std::vector<std::uint8_t> out(16 * n);
+  std::size_t image_bytes = 0;
+  for (const CameraFrame& cam : a.cameras)
+    if (sendable(cam)) image_bytes += cam.image.rgb.size();
+  std::vector<std::uint8_t> out(16 * n + image_bytes);
   auto put = [&](std::size_t k, const std::vector<float>& v) {
     if (v.size() == n) std::memcpy(out.data() + 4 * n * k, v.data(), 4 * n);
   };
@@ -60,6 +76,12 @@ std::vector<std::uint8_t> encode_frame_body(const PointCloud& c) {
   put(1, c.y);
   put(2, c.z);
   put(3, c.intensity);
+  std::size_t at = 16 * n;
+  for (const CameraFrame& cam : a.cameras)
+    if (sendable(cam)) {
+      std::memcpy(out.data() + at, cam.image.rgb.data(), cam.image.rgb.size());
+      at += cam.image.rgb.size();
+    }
   return out;
 }
 
@@ -86,7 +108,30 @@ Expected<StreamFrame> decode_frame(const std::string& header, const void* body, 
     }
     const auto n = j.at("points").get<std::uint64_t>();
     if (n > kMaxStreamPoints) return Error{ErrorCode::OutOfRange, "too many points"};
-    if (body_bytes != 16 * n) return Error{ErrorCode::Truncated, "body size does not match the point count"};
+    // Cameras: bounded before any allocation; the body must hold exactly the points and the images.
+    std::size_t image_bytes = 0;
+    if (j.contains("cameras")) {
+      const auto& cams = j.at("cameras");
+      if (!cams.is_array() || cams.size() > kMaxStreamCameras) return Error{ErrorCode::OutOfRange, "bad 'cameras' list"};
+      for (const auto& cj : cams) {
+        CameraFrame cam;
+        cam.name = cj.at("name").get<std::string>();
+        const int w = cj.at("width").get<int>(), h = cj.at("height").get<int>();
+        if (w < 1 || h < 1 || w > kMaxStreamImageSide || h > kMaxStreamImageSide)
+          return Error{ErrorCode::OutOfRange, "camera '" + cam.name + "': image size out of range"};
+        cam.calib.width = w, cam.calib.height = h;
+        cam.calib.fx = cj.at("fx").get<double>(), cam.calib.fy = cj.at("fy").get<double>();
+        cam.calib.cx = cj.at("cx").get<double>(), cam.calib.cy = cj.at("cy").get<double>();
+        const auto Tc = pose_from(cj.at("T_lidar_camera"));
+        if (!Tc) return Error{ErrorCode::Corrupt, "camera '" + cam.name + "': bad T_lidar_camera"};
+        cam.calib.T_lidar_camera = *Tc;
+        cam.image.width = w, cam.image.height = h, cam.image.channels = 3;
+        image_bytes += static_cast<std::size_t>(w) * h * 3;
+        f.agent.cameras.push_back(std::move(cam));
+      }
+    }
+    if (body_bytes != 16 * n + image_bytes)
+      return Error{ErrorCode::Truncated, "body size does not match the point count and the camera images"};
     const auto* b = static_cast<const std::uint8_t*>(body);
     auto get = [&](std::size_t k, std::vector<float>& v) {
       v.resize(n);
@@ -96,6 +141,12 @@ Expected<StreamFrame> decode_frame(const std::string& header, const void* body, 
     get(1, f.agent.cloud.y);
     get(2, f.agent.cloud.z);
     get(3, f.agent.cloud.intensity);
+    std::size_t at = 16 * n;
+    for (CameraFrame& cam : f.agent.cameras) {
+      const std::size_t bytes = static_cast<std::size_t>(cam.image.width) * cam.image.height * 3;
+      cam.image.rgb.assign(b + at, b + at + bytes);
+      at += bytes;
+    }
     return f;
   } catch (const nlohmann::json::exception& e) {
     return Error{ErrorCode::Corrupt, std::string("frame header: ") + e.what()};

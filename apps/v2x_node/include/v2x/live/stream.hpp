@@ -8,8 +8,11 @@
 //                     ["FRAME", header json, body]                          one per tick
 //                     ["STOP"]                                              flush and exit 0
 //    FRAME header: {"frame": k, "scenario", "timestamp", "stamp_ns", "agent", "is_rsu", "speed_mps",
-//                   "T_world_lidar": [16 row-major], "T_world_lidar_noisy": [16]|null, "points": n}
-//    FRAME body: float32 little-endian x[n], y[n], z[n], intensity[n] (LiDAR frame), exactly 16·n bytes.
+//                   "T_world_lidar": [16 row-major], "T_world_lidar_noisy": [16]|null, "points": n,
+//                   "cameras": [{"name", "width", "height", "fx", "fy", "cx", "cy", "T_lidar_camera": [16]}, ...]}
+//                   ("cameras" optional: the agent's rig renders images — camera-only and LiDAR+camera agents)
+//    FRAME body: float32 little-endian x[n], y[n], z[n], intensity[n] (LiDAR frame), 16·n bytes, then each
+//                camera's RGB image (row-major, interleaved, width·height·3 bytes) in header order; nothing else.
 //  * detections message (topic "det" + 8 hex digits of the agent id on the node's detections PUB; also the
 //    RESULT payload and one line of detections.jsonl): see DetectionsMessage.
 // Every parser is bounded and returns nullopt / Error on bad input (never throws on content).
@@ -29,15 +32,18 @@ namespace v2x::live {
 
 inline constexpr std::size_t kMaxStreamPoints = 4u << 20;
 inline constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
+inline constexpr std::size_t kMaxStreamCameras = 16;
+inline constexpr int kMaxStreamImageSide = 4096;
 
 struct StreamFrame {
   std::int64_t frame = 0;
   std::string scenario, timestamp;
-  AgentFrame agent;  // id, is_rsu, stamp, cloud, T_world_lidar, T_world_lidar_noisy, speed
+  AgentFrame agent;  // id, is_rsu, stamp, cloud, T_world_lidar, T_world_lidar_noisy, speed, cameras (RGB + calib)
 };
 
 std::string encode_frame_header(const StreamFrame& f);
-std::vector<std::uint8_t> encode_frame_body(const PointCloud& cloud);
+// Cameras without an RGB image of width·height·3 bytes are left out (header and body alike).
+std::vector<std::uint8_t> encode_frame_body(const AgentFrame& agent);
 Expected<StreamFrame> decode_frame(const std::string& header, const void* body, std::size_t body_bytes);
 
 // What a node reports per processed frame.
