@@ -26,56 +26,6 @@ bool finite_box(const Box3D& b) {
 double dist2d(const Eigen::Vector3d& a, const Eigen::Vector3d& b) { return std::hypot(a.x() - b.x(), a.y() - b.y()); }
 }  // namespace
 
-namespace {
-// Peer centres (ego frame) with an ego centre within tol, after rotating them by yaw about `pivot` and shifting by d.
-int matched(const std::vector<Eigen::Vector3d>& ego_c, const std::vector<Eigen::Vector3d>& peer_c,
-            const Eigen::Vector2d& pivot, double yaw, const Eigen::Vector2d& d, double tol) {
-  const double c = std::cos(yaw), s = std::sin(yaw);
-  int n = 0;
-  for (const auto& p : peer_c) {
-    const Eigen::Vector2d r = p.head<2>() - pivot;
-    const Eigen::Vector2d q = pivot + Eigen::Vector2d(c * r.x() - s * r.y(), s * r.x() + c * r.y()) + d;
-    for (const auto& e : ego_c)
-      if ((e.head<2>() - q).norm() <= tol) {
-        ++n;
-        break;
-      }
-  }
-  return n;
-}
-
-// The most peer centres any clearly different rigid correction of the believed pose would match: rotations about
-// the peer's position, then every translation that puts one peer centre onto one ego centre; corrections smaller
-// than tol and 2° are not alternatives.
-int best_alternative(const std::vector<Eigen::Vector3d>& ego_c, const std::vector<Eigen::Vector3d>& peer_c,
-                     const Eigen::Vector2d& pivot, double tol) {
-  constexpr double kDeg = M_PI / 180.0;
-  static const double kYaws[] = {0, 3, -3, 6, -6, 12, -12, 25, -25, 45, -45, 90, -90, 180};
-  int best = 0;
-  for (double yaw_deg : kYaws) {
-    const double yaw = yaw_deg * kDeg, c = std::cos(yaw), s = std::sin(yaw);
-    for (const auto& p : peer_c) {
-      const Eigen::Vector2d r = p.head<2>() - pivot;
-      const Eigen::Vector2d q = pivot + Eigen::Vector2d(c * r.x() - s * r.y(), s * r.x() + c * r.y());
-      for (const auto& e : ego_c) {
-        const Eigen::Vector2d d = e.head<2>() - q;
-        if (std::abs(yaw_deg) < 2.0 && d.norm() < tol) continue;  // the believed pose itself
-        best = std::max(best, matched(ego_c, peer_c, pivot, yaw, d, tol));
-      }
-    }
-  }
-  return best;
-}
-
-// The `n` most confident centres.
-std::vector<Eigen::Vector3d> top_centres(std::vector<std::pair<float, Eigen::Vector3d>> v, std::size_t n) {
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::vector<Eigen::Vector3d> out;
-  for (std::size_t i = 0; i < v.size() && i < n; ++i) out.push_back(v[i].second);
-  return out;
-}
-}  // namespace
-
 PoseCheck check_pose_consistency(const std::vector<Detection>& ego_detections,
                                  const std::vector<SparseAnchor>& peer_anchors_ego, const Pose& T_ego_peer,
                                  double age_s, const AlignmentConfig& cfg) {
@@ -100,24 +50,8 @@ PoseCheck check_pose_consistency(const std::vector<Detection>& ego_detections,
   r.expected = static_cast<int>(ego_c.size() + peer_c.size());
   for (const auto& p : ego_c) r.agreed += has_partner(p, peer_c) ? 1 : 0;
   for (const auto& p : peer_c) r.agreed += has_partner(p, ego_c) ? 1 : 0;
-  const bool low_agreement = r.expected >= cfg.check_min_expected &&
-                             static_cast<double>(r.agreed) < cfg.check_min_agreement * static_cast<double>(r.expected);
-  if (!low_agreement) return r;
-  // Low agreement alone does not prove a wrong pose: the two agents may simply see different objects (occlusion,
-  // an RSU looking around a corner). A wrong pose shows as a clearly better alignment somewhere else: search
-  // rigid corrections over each side's confident objects near itself (the most confident 16).
-  std::vector<std::pair<float, Eigen::Vector3d>> ego_all, peer_all;
-  for (const auto& d : ego_detections)
-    if (d.score >= cfg.check_score_min && finite_box(d.box) && dist2d(d.box.center, ego_pos) <= cfg.check_range_m)
-      ego_all.emplace_back(d.score, d.box.center);
-  for (const auto& a : peer_anchors_ego)
-    if (a.score >= cfg.check_score_min && finite_box(a.box) && dist2d(a.box.center, peer_pos) <= cfg.check_range_m)
-      peer_all.emplace_back(a.score, a.box.center);
-  const auto E = top_centres(std::move(ego_all), 16), P = top_centres(std::move(peer_all), 16);
-  const Eigen::Vector2d pivot = peer_pos.head<2>();
-  const int here = matched(E, P, pivot, 0.0, Eigen::Vector2d::Zero(), tol);
-  r.alternative = best_alternative(E, P, pivot, tol);
-  r.consistent = !(r.alternative >= std::max(cfg.check_min_expected, here + 2) && r.alternative >= 2 * here);
+  r.consistent = r.expected < cfg.check_min_expected ||
+                 static_cast<double>(r.agreed) >= cfg.check_min_agreement * static_cast<double>(r.expected);
   return r;
 }
 

@@ -159,29 +159,3 @@ TEST(Warp, OnlyReceivedCellsAreMarked) {
   EXPECT_EQ(w.mask[5], 1);
   EXPECT_EQ(w.mask[17], 1);
 }
-
-TEST(Alignment, PeerThatSeesOtherObjectsIsKeptButTheSameObjectsTwentyMetresOffAreNot) {
-  // Both agents have confident boxes in the shared region, but of different vehicles (occlusion): agreement is
-  // low, yet no other pose aligns them, so the honest peer stays. The same peer 20 m off does align elsewhere.
-  const Pose T_world_ego = planar_pose(0, 0, 0, 0);
-  const Pose T_world_peer = planar_pose(12, 2, 0, 0.4);
-  const std::vector<Box3D> ego_sees{car(8, 3), car(15, -4), car(21, 7), car(-6, 5)};
-  const std::vector<Box3D> peer_sees{car(3, -11), car(26, 14.5), car(17, 19), car(-2, 16)};
-  DetectionList local = dets(ego_sees);
-  EgoInput ego;
-  ego.T_world_lidar = T_world_ego;
-  ego.local = &local;
-  std::vector<Box3D> in_peer;
-  for (const auto& b : peer_sees) in_peer.push_back(b.transformed(T_world_peer.inverse()));
-  FusionStats st;
-  EXPECT_EQ(align_peers(ego, {peer_with_boxes(T_world_peer, in_peer, small_grid())}, AlignmentConfig{}, {}, &st).size(),
-            1u);
-  EXPECT_EQ(st.peers_down_weighted, 0);
-  const auto pc = check_pose_consistency(local.detections, anchors_to_ego(peer_with_boxes(T_world_peer, in_peer,
-                                                                                          small_grid()).msg.anchors,
-                                                                          T_world_peer),
-                                         T_world_peer, 0.0, AlignmentConfig{});
-  EXPECT_TRUE(pc.consistent);
-  EXPECT_LT(pc.agreed, 2);  // low agreement: the old rule alone would have dropped it
-  EXPECT_LT(pc.alternative, 3);
-}

@@ -13,8 +13,7 @@
 //   grid   — the message's grid differs from the ego map's grid, or it carries cells/anchors of another
 //            channel count than the ego map (peers_dropped_grid);
 //   pose   — the peer's confident anchors disagree with the ego's confident detections where both should see the
-//            same objects AND a clearly different pose would align them (check_pose_consistency;
-//            peers_down_weighted).
+//            same objects (check_pose_consistency; peers_down_weighted).
 #include <cstdint>
 #include <vector>
 
@@ -38,18 +37,13 @@ Pose relative_pose(const Pose& T_world_ego, const Pose& T_world_peer);
 std::vector<SparseAnchor> anchors_to_ego(const std::vector<SparseAnchor>& anchors, const Pose& T_ego_peer);
 
 struct PoseCheck {
-  int expected = 0;     // confident objects of either side inside the shared region
-  int agreed = 0;       // of those, how many have a partner from the other side within the match distance
-  int alternative = 0;  // low agreement only: peer objects matched by the best clearly different pose correction
+  int expected = 0;  // confident objects of either side inside the shared region
+  int agreed = 0;    // of those, how many have a partner from the other side within the match distance
   bool consistent = true;
 };
 // Compares peer anchors (already in the ego frame, believed pose) with the ego's detections inside the region
 // within check_range_m of both agents (the peer's position = T_ego_peer's translation). Match tolerance grows
-// with the age (objects move): check_match_dist_m + age_s * check_speed_mps. Low agreement (< check_min_agreement
-// of ≥ check_min_expected objects) makes the peer inconsistent only when a clearly different rigid correction of
-// its pose (rotation about the peer by up to 180°, then a translation; at least the tolerance or 2° away) would
-// match at least check_min_expected, twice as many and 2 more of its objects as the believed pose: two agents
-// that simply see different objects (occlusion, an RSU around a corner) are kept.
+// with the age (objects move): check_match_dist_m + age_s * check_speed_mps.
 PoseCheck check_pose_consistency(const std::vector<Detection>& ego_detections,
                                  const std::vector<SparseAnchor>& peer_anchors_ego, const Pose& T_ego_peer,
                                  double age_s, const AlignmentConfig& cfg);
