@@ -217,10 +217,14 @@ detection::EvalReport run_replay(const sensors::CoopDataset& ds, const ReplayCon
     }
     sc->set_time(f.stamp_ns);
 
-    // Heterogeneous fleet: the k-th agent's sensors (cfg.sensors, by position in the scenario's first frame).
-    if (sc->sensors.empty())
-      for (std::size_t k = 0; k < f.agents.size(); ++k)
-        sc->sensors[f.agents[k].id] = k < cfg.sensors.size() ? cfg.sensors[k] : cfg.node.sensors;
+    // Heterogeneous fleet: the k-th agent's sensors (cfg.sensors), k = its position among the scenario's candidate
+    // agents in load order (FrameRef::agents, before OPV2V's range rule, so the same agent keeps its entry in every
+    // frame whether or not it is in range).
+    if (sc->sensors.empty()) {
+      const std::vector<AgentId> ids = ds.ref(i).agents;
+      for (std::size_t k = 0; k < ids.size(); ++k)
+        sc->sensors[ids[k]] = k < cfg.sensors.size() ? cfg.sensors[k] : cfg.node.sensors;
+    }
     auto sensors_of = [&](AgentId id) {
       const auto it = sc->sensors.find(id);
       return it == sc->sensors.end() ? cfg.node.sensors : it->second;

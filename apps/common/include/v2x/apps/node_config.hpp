@@ -102,9 +102,10 @@ struct ReplayConfig {
   detection::EvalConfig eval;
   int min_lidar_points = 10;        // extra metric: AP over GT with at least this many ego LiDAR returns
   std::int64_t max_frames = 0;      // 0: all frames of the dataset
-  // Heterogeneous fleet: sensors[k] for the k-th agent of the scenario's first frame, in the dataset's agent order
-  // (simulator: connected vehicles, ego first, then RSUs); agents beyond the list use node.sensors. `none` leaves
-  // an agent out (it neither senses nor sends); the ego cannot be `none`.
+  // Heterogeneous fleet: sensors[k] for the k-th candidate agent of a scenario in the dataset's load order
+  // (`v2x_replay --list` order; simulator datasets: connected vehicles, ego first, then RSUs), whether or not it is
+  // in range in a given frame; agents beyond the list use node.sensors. `none` leaves an agent out (it neither
+  // senses nor sends); the ego cannot be `none`.
   std::vector<SensorSet> sensors;
   template <class V>
   void visit(V& v) {
