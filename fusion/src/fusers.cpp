@@ -1,5 +1,6 @@
 #include "v2x/fusion/fusers.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "v2x/detection/nms.hpp"
@@ -128,8 +129,11 @@ CameraPeerGate::CameraPeerGate(std::unique_ptr<Fuser> inner, FusionConfig cfg)
 }
 
 DetectionList CameraPeerGate::fuse(const EgoInput& ego, const std::vector<PeerInput>& peers, FusionStats* stats) {
+  auto lidar_backed = [](const PeerInput& p) { return (p.msg.modality & kModalityLidar) != 0; };
+  // All-LiDAR fleets (the common case): no copy of the peers' messages on the per-frame path.
+  if (std::all_of(peers.begin(), peers.end(), lidar_backed)) return inner_->fuse(ego, peers, stats);
   std::vector<PeerInput> lidar_peers, camera_peers;
-  for (const auto& p : peers) ((p.msg.modality & kModalityLidar) ? lidar_peers : camera_peers).push_back(p);
+  for (const auto& p : peers) (lidar_backed(p) ? lidar_peers : camera_peers).push_back(p);
   DetectionList out = inner_->fuse(ego, lidar_peers, stats);
   if (camera_peers.empty() || !cfg_.camera_peers.use_boxes) return out;
   // Boxes are metric: no grid check; the pose check compares confident boxes, which a camera-only agent rarely
