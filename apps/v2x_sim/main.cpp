@@ -46,7 +46,10 @@ void add_sim_options(po::options_description& d) {
       "sensors", po::value<std::string>(),
       "per-agent sensor rig in agent order (CAVs, ego first, then RSUs), e.g. lidar+camera,camera,lidar,lidar "
       "(overrides agents.sensors; auto|lidar|camera|lidar+camera)")(
-      "camera-size", po::value<std::string>(), "WxH: rendered camera size (overrides agents.cameras width/height)");
+      "camera-size", po::value<std::string>(), "WxH: rendered camera size (overrides agents.cameras width/height)")(
+      "compact-fleet", po::bool_switch(),
+      "every connected agent near the ego: CAVs spawn within 30 m of the focus (highway 70 m), 0.5 s warm-up "
+      "(overrides agents.spawn_radius_m and traffic.warmup_s)");
 }
 
 Common load_common(const po::variables_map& vm) {
@@ -67,6 +70,7 @@ Common load_common(const po::variables_map& vm) {
   c.threads = vm["threads"].as<int>();
   if (c.threads < 1 || c.threads > 256) throw apps::UsageError("--threads must be in [1, 256]");
   if (vm["cameras"].as<bool>()) c.cfg.agents.cameras.enabled = true;
+  if (vm["compact-fleet"].as<bool>()) sim::make_fleet_compact(c.cfg);
   if (vm.count("sensors")) {
     c.cfg.agents.sensors.clear();
     std::stringstream in(vm["sensors"].as<std::string>());

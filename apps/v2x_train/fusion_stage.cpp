@@ -80,8 +80,9 @@ struct JobState {
 
 struct EvalFrame {
   fusion::AgentObservation ego;
-  Pose ego_pose_believed;
-  std::vector<fusion::PeerInput> peers;
+  Pose ego_pose_believed;               // noisy setting (the clean setting uses ego.T_world_lidar)
+  std::vector<fusion::PeerInput> peers;        // noisy setting: σ 0.2 m / 0.2° on every pose, 100 ms
+  std::vector<fusion::PeerInput> peers_clean;  // clean setting: exact poses, same-frame messages
   std::vector<Object3D> gt;  // ego frame (true pose), lidar_points over all agents
 };
 
@@ -111,7 +112,8 @@ void for_each_sim_frame(const std::vector<SimJob>& jobs, int threads, int skip_f
         j = next_job++;
       }
       try {
-        sim::Simulator s(sim::preset(jobs[j].preset), jobs[j].seed);
+        const auto sp = make_job_simulator(jobs[j]);
+        sim::Simulator& s = *sp;
         for (int k = 0; k < skip_frames; ++k) s.step();
         for (int k = 0; k < jobs[j].frames; ++k) {
           FrameItem it{static_cast<int>(j), k, s.step()};
@@ -191,6 +193,10 @@ int run_fusion_stage(int argc, const char* const* argv) {
       .option("selector", "top_k", "simulated selector: top_k|conformal")
       .option("quant", "int8", "simulated wire quantization: fp32|fp16|int8|int4")
       .option("max-latency-frames", "2", "message age augmentation: 0..N frames (100 ms each)")
+      .option("clean-fraction", "0.3", "share of training samples with exact poses and same-frame messages")
+      .option("quality-scores", "1", "1: score targets = IoU of the refined box (quality focal loss); 0: binary")
+      .option("compact-share", "0.5", "share of the training runs with a compact fleet (every CAV near the ego)")
+      .option("val-compact", "1", "1: validation runs use compact fleets (the held-out split of the comparison)")
       .option("attn-every", "3", "keep the dense maps for AttFuse training on every N-th sample (0 = no attn)")
       .option("device", "auto", "auto|cpu|cuda")
       .option("threads", "0", "simulator threads (0 = hardware concurrency - 1)")
@@ -236,6 +242,10 @@ int run_fusion_stage(int argc, const char* const* argv) {
     tcfg.selector = args.str("selector") == "conformal" ? fusion::TrainSelector::Conformal : fusion::TrainSelector::TopK;
     if (args.str("selector") != "conformal" && args.str("selector") != "top_k") throw ArgError("--selector: top_k|conformal");
     tcfg.max_latency_frames = static_cast<int>(args.integer("max-latency-frames"));
+    tcfg.clean_fraction = args.number("clean-fraction");
+    tcfg.quality_scores = args.integer("quality-scores") != 0;
+    const double compact_share = args.number("compact-share");
+    if (!(compact_share >= 0 && compact_share <= 1)) throw ArgError("--compact-share: a fraction in [0, 1]");
     tcfg.steps = static_cast<int>(args.integer("steps"));
     tcfg.batch_frames = static_cast<int>(args.integer("batch-frames"));
     tcfg.lr = args.number("lr");
@@ -244,14 +254,20 @@ int run_fusion_stage(int argc, const char* const* argv) {
     tcfg.train_attn = attn_every > 0;
     validate_config(tcfg, "v2x_train --stage fusion");
 
-    auto make_jobs = [&](const std::vector<std::string>& presets, const std::string& seeds, int frames) {
+    // Job i is compact when the running share floor((i + 1) · share) steps up at i (evenly spread over presets and seeds).
+    auto make_jobs = [&](const std::vector<std::string>& presets, const std::string& seeds, int frames, double share) {
       std::vector<SimJob> jobs;
       const auto ss = parse_seed_list(seeds);
-      for (std::size_t i = 0; i < ss.size(); ++i) jobs.push_back(SimJob{presets[i % presets.size()], ss[i], frames, 1});
+      for (std::size_t i = 0; i < ss.size(); ++i) {
+        const bool compact = std::floor((i + 1) * share) > std::floor(i * share);
+        jobs.push_back(SimJob{presets[i % presets.size()], ss[i], frames, 1, compact});
+      }
       return jobs;
     };
-    const auto train_jobs = make_jobs(args.list("presets"), args.str("train-seeds"), static_cast<int>(args.integer("frames")));
-    const auto val_jobs = make_jobs(args.list("val-presets"), args.str("val-seeds"), static_cast<int>(args.integer("val-frames")));
+    const auto train_jobs =
+        make_jobs(args.list("presets"), args.str("train-seeds"), static_cast<int>(args.integer("frames")), compact_share);
+    const auto val_jobs = make_jobs(args.list("val-presets"), args.str("val-seeds"),
+                                    static_cast<int>(args.integer("val-frames")), args.integer("val-compact") ? 1.0 : 0.0);
     const int skip = static_cast<int>(args.integer("skip-frames"));
 
     // ---- frames → frozen detector → messages → samples ----
@@ -267,18 +283,14 @@ int run_fusion_stage(int argc, const char* const* argv) {
       for (const auto& a : f.agents) clouds.push_back(&a.cloud), ids.push_back(a.id), stamps.push_back(a.stamp_ns);
       auto perc = det->perceive_batch(clouds, ids, stamps);
       std::vector<SentMessage> now;
-      Rng r = rng.fork(static_cast<std::uint64_t>(item.job) * 100003u + static_cast<std::uint64_t>(item.index));
       for (std::size_t i = 0; i < f.agents.size(); ++i) {
         const auto& a = f.agents[i];
         SentMessage m;
         m.obs = fusion::AgentObservation{a.id, a.is_rsu, a.stamp_ns, a.T_world_lidar, std::move(perc[i])};
         auto& sel = st.selectors[a.id];
         if (!sel) sel = fusion::make_train_selector(tcfg);
-        double sp = 0.2, sy = 0.2;
-        if (train) sp = r.uniform(0, tcfg.pose_sigma_max_m), sy = r.uniform(0, tcfg.yaw_sigma_max_deg);
-        if (a.is_rsu) sp *= 0.1;
-        const Pose believed = fusion::perturb_pose(a.T_world_lidar, sp, sy, r);
-        m.msg = fusion::make_peer_input(m.obs, *sel, tcfg.quant, believed, a.stamp_ns,
+        // The exact pose here; each ego sample perturbs the poses of its peers' messages with its own σ.
+        m.msg = fusion::make_peer_input(m.obs, *sel, tcfg.quant, a.T_world_lidar, a.stamp_ns,
                                         static_cast<std::uint32_t>(item.index));
         now.push_back(std::move(m));
       }
@@ -304,15 +316,23 @@ int run_fusion_stage(int argc, const char* const* argv) {
               [&](const CoopFrame& f, const std::vector<SentMessage>& now, std::size_t e, JobState& st) {
                 Rng r = rng.fork(0x5eed0000ull + static_cast<std::uint64_t>(item_key) * 8u + e);
                 const auto& ego = now[e].obs;
-                const Pose ego_believed = fusion::perturb_pose(
-                    ego.T_world_lidar, r.uniform(0, tcfg.pose_sigma_max_m), r.uniform(0, tcfg.yaw_sigma_max_deg), r);
+                // One σ for every pose of the sample (the replay's setting), told to the fusion as its input.
+                const bool clean = r.uniform(0, 1) < tcfg.clean_fraction;
+                const double sp = clean ? 0.0 : r.uniform(0, tcfg.pose_sigma_max_m);
+                const double sy = clean ? 0.0 : r.uniform(0, tcfg.yaw_sigma_max_deg);
+                fusion::FusionConfig scfg = fcfg;
+                scfg.align.pose_sigma_m = scfg.align.rsu_pose_sigma_m = sp;
+                scfg.align.pose_sigma_yaw_deg = sy;
+                const Pose ego_believed = fusion::perturb_pose(ego.T_world_lidar, sp, sy, r);
                 std::vector<fusion::PeerInput> peers;
                 for (std::size_t j = 0; j < now.size(); ++j) {
                   if (j == e) continue;
-                  const int k = std::min<int>(r.uniform_int(0, tcfg.max_latency_frames),
-                                              static_cast<int>(st.history.size()) - 1);
+                  const int k = clean ? 0
+                                      : std::min<int>(r.uniform_int(0, tcfg.max_latency_frames),
+                                                      static_cast<int>(st.history.size()) - 1);
                   if (j >= st.history[k].size() || st.history[k][j].obs.id != now[j].obs.id) continue;
                   fusion::PeerInput p = st.history[k][j].msg;
+                  p.msg.T_world_lidar = fusion::perturb_pose(p.msg.T_world_lidar, sp, sy, r);
                   p.age_ns = ego.stamp_ns - st.history[k][j].obs.stamp_ns;
                   peers.push_back(std::move(p));
                 }
@@ -325,7 +345,7 @@ int run_fusion_stage(int argc, const char* const* argv) {
                 in.proposals = &ego.perception.proposals;
                 const auto gt = fusion::gt_in_agent_frame(f, ego.T_world_lidar, grid, tcfg.gt_min_points);
                 const bool dense = attn_every > 0 && sample_counter % static_cast<std::size_t>(attn_every) == 0;
-                samples.push_back(fusion::make_fusion_sample(in, peers, gt, fcfg, tcfg, dense ? &assigner : nullptr));
+                samples.push_back(fusion::make_fusion_sample(in, peers, gt, scfg, tcfg, dense ? &assigner : nullptr));
                 sample_keys.push_back(static_cast<std::uint64_t>(item_key) * 8u + e);
                 ++sample_counter;
               });
@@ -359,8 +379,11 @@ int run_fusion_stage(int argc, const char* const* argv) {
                 ef.ego_pose_believed = fusion::perturb_pose(ef.ego.T_world_lidar, 0.2, 0.2, vr);
                 const int k = std::min<int>(1, static_cast<int>(st.history.size()) - 1);
                 for (std::size_t j = 0; j < now.size(); ++j) {
-                  if (j == e || j >= st.history[k].size()) continue;
+                  if (j == e) continue;
+                  ef.peers_clean.push_back(now[j].msg);  // age 0
+                  if (j >= st.history[k].size()) continue;
                   fusion::PeerInput p = st.history[k][j].msg;
+                  p.msg.T_world_lidar = fusion::perturb_pose(p.msg.T_world_lidar, 0.2, 0.2, vr);
                   p.age_ns = ef.ego.stamp_ns - st.history[k][j].obs.stamp_ns;
                   ef.peers.push_back(std::move(p));
                 }
@@ -439,12 +462,6 @@ int run_fusion_stage(int argc, const char* const* argv) {
     trainer.attn()->eval();
     std::shared_ptr<fusion::NetDetector> det_cpu = det;
     if (device.is_cuda()) det_cpu = fusion::NetDetector::from_model(args.str("detector"), torch::kCPU);
-    std::vector<std::pair<std::string, std::unique_ptr<fusion::Fuser>>> fusers;
-    fusers.emplace_back("none", std::make_unique<fusion::NoFusion>());
-    fusers.emplace_back("late", std::make_unique<fusion::LateFusion>(fcfg));
-    fusers.emplace_back("max", std::make_unique<fusion::MaxFusion>(fcfg, det_cpu));
-    if (tcfg.train_attn) fusers.emplace_back("attn", std::make_unique<fusion::AttnFusionFuser>(fcfg, det_cpu, trainer.attn()));
-    fusers.emplace_back("anchor", std::make_unique<fusion::AnchorFusion>(fcfg, trainer.anchor()));
     detection::EvalConfig ecfg;
     ecfg.gt_range = {grid.x_min_m, grid.y_min_m, -3.0, grid.x_max_m, grid.y_max_m, 1.0};
     ecfg.min_lidar_points = 1;
@@ -458,37 +475,48 @@ int run_fusion_stage(int argc, const char* const* argv) {
                                                                   p.msg.anchor_dim()));
         ++msgs;
       }
-    for (auto& [name, fuser] : fusers) {
-      detection::ApEvaluator ev(ecfg);
-      fusion::FusionStats total;
-      const auto t0 = Clock::now();
-      for (const auto& ef : val) {
-        fusion::EgoInput in;
-        in.id = ef.ego.id;
-        in.stamp_ns = ef.ego.stamp_ns;
-        in.T_world_lidar = ef.ego_pose_believed;
-        in.features = &ef.ego.perception.map;
-        in.local = &ef.ego.perception.local;
-        in.proposals = &ef.ego.perception.proposals;
-        fusion::FusionStats st;
-        const auto out = fuser->fuse(in, ef.peers, &st);
-        total.peers_used += st.peers_used;
-        total.peers_dropped_stale += st.peers_dropped_stale;
-        total.peers_dropped_grid += st.peers_dropped_grid;
-        total.peers_down_weighted += st.peers_down_weighted;
-        ev.add_frame(out.detections, ef.gt);
+    for (const bool noisy : {false, true}) {
+      const char* setting = noisy ? "noisy" : "clean";
+      fusion::FusionConfig vcfg = fcfg;  // the fusion is told the σ of the setting (as the replay does)
+      vcfg.align.pose_sigma_m = vcfg.align.rsu_pose_sigma_m = noisy ? 0.2 : 0.0;
+      vcfg.align.pose_sigma_yaw_deg = noisy ? 0.2 : 0.0;
+      std::vector<std::pair<std::string, std::unique_ptr<fusion::Fuser>>> fusers;
+      fusers.emplace_back("none", std::make_unique<fusion::NoFusion>());
+      fusers.emplace_back("late", std::make_unique<fusion::LateFusion>(vcfg));
+      fusers.emplace_back("max", std::make_unique<fusion::MaxFusion>(vcfg, det_cpu));
+      if (tcfg.train_attn) fusers.emplace_back("attn", std::make_unique<fusion::AttnFusionFuser>(vcfg, det_cpu, trainer.attn()));
+      fusers.emplace_back("anchor", std::make_unique<fusion::AnchorFusion>(vcfg, trainer.anchor()));
+      nlohmann::ordered_json& m = metrics[setting];
+      for (auto& [name, fuser] : fusers) {
+        detection::ApEvaluator ev(ecfg);
+        fusion::FusionStats total;
+        const auto t0 = Clock::now();
+        for (const auto& ef : val) {
+          fusion::EgoInput in;
+          in.id = ef.ego.id;
+          in.stamp_ns = ef.ego.stamp_ns;
+          in.T_world_lidar = noisy ? ef.ego_pose_believed : ef.ego.T_world_lidar;
+          in.features = &ef.ego.perception.map;
+          in.local = &ef.ego.perception.local;
+          in.proposals = &ef.ego.perception.proposals;
+          fusion::FusionStats st;
+          const auto out = fuser->fuse(in, noisy ? ef.peers : ef.peers_clean, &st);
+          total.peers_used += st.peers_used;
+          total.peers_down_weighted += st.peers_down_weighted;
+          ev.add_frame(out.detections, ef.gt);
+        }
+        const double ms = val.empty() ? 0 : 1e3 * seconds_since(t0) / static_cast<double>(val.size());
+        const auto s = ev.summary();
+        m[name] = {{"ap_0.3", ev.ap(0.3, false)}, {"ap_0.5", ev.ap(0.5, false)}, {"ap_0.7", ev.ap(0.7, false)},
+                   {"fuse_ms_mean", ms}, {"num_gt", s.num_gt}, {"peers_used", total.peers_used},
+                   {"peers_down_weighted", total.peers_down_weighted}};
+        std::printf("[fusion] val %s %-6s AP@0.3 %.4f  @0.5 %.4f  @0.7 %.4f  (%.1f ms/frame, %d peers used, %d down-weighted)\n",
+                    setting, name.c_str(), ev.ap(0.3, false), ev.ap(0.5, false), ev.ap(0.7, false), ms,
+                    total.peers_used, total.peers_down_weighted);
       }
-      const double ms = val.empty() ? 0 : 1e3 * seconds_since(t0) / static_cast<double>(val.size());
-      const auto s = ev.summary();
-      metrics[name] = {{"ap_0.3", ev.ap(0.3, false)}, {"ap_0.5", ev.ap(0.5, false)}, {"ap_0.7", ev.ap(0.7, false)},
-                       {"fuse_ms_mean", ms}, {"num_gt", s.num_gt}, {"peers_used", total.peers_used},
-                       {"peers_down_weighted", total.peers_down_weighted}};
-      std::printf("[fusion] val %-6s AP@0.3 %.4f  @0.5 %.4f  @0.7 %.4f  (%.1f ms/frame, %d peers used, %d down-weighted)\n",
-                  name.c_str(), ev.ap(0.3, false), ev.ap(0.5, false), ev.ap(0.7, false), ms, total.peers_used,
-                  total.peers_down_weighted);
     }
     metrics["setting"] = "held-out seeds " + args.str("val-seeds") + " (" + args.str("val-presets") +
-                         "), ego = first CAV, pose noise 0.2 m / 0.2 deg on every agent, message age 100 ms, " +
+                         "), compact fleets " + args.str("val-compact") + ", ego = first CAV; clean: exact poses, same-frame messages; noisy: pose noise 0.2 m / 0.2 deg on every agent, message age 100 ms; " +
                          args.str("selector") + " selector at " + args.str("budget-bytes") + " B, " + args.str("quant") +
                          "; GT = vehicles with >= 1 return inside the detector grid; AP in OpenCOOD frame order";
     metrics["frames"] = val.size();

@@ -1,12 +1,11 @@
 #include "sim_data.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
-
-#include "v2x/sim/simulator.hpp"
 
 namespace v2x::train {
 
@@ -36,6 +35,21 @@ encoder::RawSample make_sample(const CoopFrame& frame, const AgentFrame& agent, 
   return s;
 }
 
+std::unique_ptr<sim::Simulator> make_job_simulator(const SimJob& job) {
+  const sim::SimConfig c = sim::preset(job.preset);
+  if (job.compact_fleet) {
+    sim::SimConfig compact = c;
+    sim::make_fleet_compact(compact);
+    try {
+      return std::make_unique<sim::Simulator>(compact, job.seed);
+    } catch (const ConfigError& e) {
+      std::fprintf(stderr, "simulator job %s seed %llu: no compact fleet (%s); the preset's fleet instead\n",
+                   job.preset.c_str(), static_cast<unsigned long long>(job.seed), e.what());
+    }
+  }
+  return std::make_unique<sim::Simulator>(c, job.seed);
+}
+
 void for_each_kept_frame(const std::vector<SimJob>& jobs, int threads,
                          const std::function<void(sim::SimConfig&)>& configure,
                          const std::function<void(std::size_t, CoopFrame&)>& visit,
@@ -51,6 +65,7 @@ void for_each_kept_frame(const std::vector<SimJob>& jobs, int threads,
       try {
         const SimJob& job = jobs[j];
         sim::SimConfig sc = sim::preset(job.preset);
+        if (job.compact_fleet) sim::make_fleet_compact(sc);
         if (configure) configure(sc);
         const bool cameras = sc.agents.cameras.enabled;
         sim::Simulator simulator(sc, job.seed);

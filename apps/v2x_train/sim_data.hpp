@@ -2,6 +2,7 @@
 // Training and validation samples generated on the fly by the simulator (no LibTorch here).
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "v2x/encoder/config.hpp"
 #include "v2x/encoder/training.hpp"
 #include "v2x/sim/config.hpp"
+#include "v2x/sim/simulator.hpp"
 
 namespace v2x::train {
 
@@ -18,7 +20,12 @@ struct SimJob {
   std::uint64_t seed = 0;
   int frames = 10;
   int stride = 2;
+  bool compact_fleet = false;  // sim::make_fleet_compact: every CAV near the ego
 };
+
+// The job's simulator: its preset, made compact when asked; a compact fleet that the town cannot hold (no lane
+// slots near the focus) falls back to the preset's spread fleet, with a line on stderr.
+std::unique_ptr<sim::Simulator> make_job_simulator(const SimJob& job);
 
 struct SampleOptions {
   // Training: every connected vehicle's view, GT = that agent's labels with ≥ min_points returns.

@@ -133,6 +133,35 @@ torch::Tensor focal(const torch::Tensor& logits, const torch::Tensor& label, dou
   const auto a_t = alpha * pos + (1 - alpha) * (1 - pos);
   return (ce * a_t * torch::pow(1 - p_t, gamma) * valid).sum();
 }
+// Quality focal loss (Li et al., GFL): BCE towards a soft target q in [0, 1], weighted by |sigmoid − q|^gamma.
+torch::Tensor quality_focal(const torch::Tensor& logits, const torch::Tensor& q, double gamma) {
+  const auto ce = torch::binary_cross_entropy_with_logits(logits, q, {}, {}, at::Reduction::None);
+  return (ce * torch::pow((torch::sigmoid(logits) - q).abs(), gamma)).sum();
+}
+// Rotated BEV IoU of row i of boxes (N, 7) with row i of targets (N, 7) where mask (N) is set, else 0.
+torch::Tensor rowwise_bev_iou(const torch::Tensor& boxes, const torch::Tensor& targets, const torch::Tensor& mask) {
+  const auto b = boxes.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto g = targets.to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto m = mask.to(torch::kCPU).contiguous();
+  auto out = torch::zeros({b.size(0)});
+  const float* bp = b.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  const bool* mp = m.data_ptr<bool>();
+  float* o = out.data_ptr<float>();
+  auto box = [](const float* v) {
+    Box3D x;
+    x.center = {v[0], v[1], v[2]};
+    x.l_m = v[3], x.w_m = v[4], x.h_m = v[5], x.yaw_rad = v[6];
+    return x;
+  };
+  for (std::int64_t i = 0; i < b.size(0); ++i) {
+    if (!mp[i]) continue;
+    const Box3D x = box(bp + i * 7), y = box(gp + i * 7);
+    if (!(x.l_m > 0 && x.w_m > 0 && std::isfinite(x.center.x()) && std::isfinite(x.center.y()))) continue;
+    o[i] = static_cast<float>(bev_iou(x, y));
+  }
+  return out.to(boxes.device());
+}
 torch::Tensor smooth_l1(const torch::Tensor& d, double beta) {
   const auto a = d.abs();
   return beta > 0 ? torch::where(a < beta, 0.5 * a * a / beta, a - 0.5 * beta) : a;
@@ -152,7 +181,12 @@ AnchorLossTerms anchor_fusion_loss(const AnchorFusionOutput& out, const torch::T
   const auto rm = reg_mask.to(torch::kFloat32).unsqueeze(1);
   const double L = static_cast<double>(out.logits.size());
   for (std::size_t l = 0; l < out.logits.size(); ++l) {
-    score = score + focal(out.logits[l], label, cfg.focal_alpha, cfg.focal_gamma) / num_pos.clamp_min(1.0);
+    if (cfg.quality_scores) {
+      const auto q = rowwise_bev_iou(out.boxes[l + 1], gt_box, reg_mask);
+      score = score + quality_focal(out.logits[l], q, cfg.focal_gamma) / num_pos.clamp_min(1.0);
+    } else {
+      score = score + focal(out.logits[l], label, cfg.focal_alpha, cfg.focal_gamma) / num_pos.clamp_min(1.0);
+    }
     const auto target = encode_box_targets(out.boxes[l].detach(), gt_box);
     auto diff = out.deltas[l] - target;
     // Yaw through sin of the (mod pi) difference, as the detector's loss does.

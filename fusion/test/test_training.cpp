@@ -116,3 +116,36 @@ TEST(FusionTraining, OverfitsATinyMultiAgentSetAndTheLossFalls) {
   EXPECT_TRUE(std::isfinite(after.attn_loss));
   EXPECT_GT(before.attn_loss, 0.0);
 }
+
+TEST(FusionTraining, QualityScoreLossPullsTheScoreTowardsTheRefinedBoxIoU) {
+  // Two queries whose last-layer boxes overlap their GT with IoU 1 and 0.5 (the second is shifted by a third of
+  // its length), one unmatched query: the score loss is smallest when each score equals that IoU (0 unmatched).
+  AnchorFusionOutput out;
+  const auto gt = torch::tensor({{0.f, 0.f, 0.f, 4.5f, 1.8f, 1.5f, 0.f},
+                                 {20.f, 0.f, 0.f, 4.5f, 1.8f, 1.5f, 0.f},
+                                 {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}});
+  auto boxes = gt.clone();
+  boxes[1][0] = 21.5f;  // overlap 3.0 of 4.5 m → IoU (3.0·1.8) / (2·4.5·1.8 − 3.0·1.8) = 0.5
+  boxes[2] = torch::tensor({40.f, 0.f, 0.f, 4.5f, 1.8f, 1.5f, 0.f});
+  out.boxes = {boxes, boxes};
+  out.deltas = {torch::zeros({3, 7})};
+  const auto label = torch::tensor({1.f, 1.f, 0.f});
+  const auto reg = torch::tensor({true, true, false});
+  FusionTrainConfig cfg;
+  ASSERT_TRUE(cfg.quality_scores);
+  auto score_loss = [&](float p0, float p1, float p2) {
+    const auto p = torch::tensor({p0, p1, p2});
+    out.logits = {torch::log(p / (1 - p))};
+    return anchor_fusion_loss(out, label, gt, reg, cfg).score.item<double>();
+  };
+  const double at_iou = score_loss(0.999f, 0.5f, 0.001f);
+  EXPECT_LT(at_iou, score_loss(0.999f, 0.9f, 0.001f));  // over-confident on the poor box
+  EXPECT_LT(at_iou, score_loss(0.999f, 0.2f, 0.001f));
+  EXPECT_LT(at_iou, score_loss(0.7f, 0.5f, 0.001f));    // under-confident on the exact box
+  EXPECT_LT(at_iou, score_loss(0.999f, 0.5f, 0.3f));    // a score on the unmatched query
+  cfg.quality_scores = false;  // binary labels: the poor box is a positive like the exact one
+  out.logits = {torch::log(torch::tensor({0.999f, 0.5f, 0.001f}) / (1 - torch::tensor({0.999f, 0.5f, 0.001f})))};
+  const double binary_half = anchor_fusion_loss(out, label, gt, reg, cfg).score.item<double>();
+  out.logits = {torch::log(torch::tensor({0.999f, 0.9f, 0.001f}) / (1 - torch::tensor({0.999f, 0.9f, 0.001f})))};
+  EXPECT_LT(anchor_fusion_loss(out, label, gt, reg, cfg).score.item<double>(), binary_half);
+}

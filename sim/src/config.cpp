@@ -1,5 +1,6 @@
 #include "v2x/sim/config.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace v2x::sim {
@@ -110,6 +111,11 @@ LidarConfig lidar_preset(std::string_view name) {
 }
 
 std::vector<std::string> preset_names() { return {"urban", "suburban", "highway", "tiny"}; }
+
+void make_fleet_compact(SimConfig& cfg) {
+  cfg.traffic.warmup_s = std::min(cfg.traffic.warmup_s, 0.5);
+  cfg.agents.spawn_radius_m = cfg.town.layout == TownLayout::HighwayMerge ? 90.0 : 30.0;
+}
 
 SimConfig preset(std::string_view name) {
   SimConfig c;

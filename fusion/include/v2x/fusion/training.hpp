@@ -9,9 +9,10 @@
 //   the message is the sender's true pose ⊕ noise, the message may be one or more frames old (latency);
 //   the ego's pose estimate is noisy too; align_peers + build_anchor_queries exactly as at runtime;
 //   queries are matched to the GT (ego frame, true ego pose) by rotated BEV IoU of their input box.
-// Loss, averaged over the layers: sigmoid focal loss on the score logits (labels: IoU ≥ pos_iou positive,
-// < neg_iou negative, otherwise ignored) + box_weight · smooth-L1 of each layer's residuals towards the matched
-// GT (queries with IoU ≥ reg_iou), normalised by the number of positives / regressed queries.
+// Loss, averaged over the layers: score term + box_weight · smooth-L1 of each layer's residuals towards the matched
+// GT (queries with IoU ≥ reg_iou), normalised by the number of positives / regressed queries. Score term: quality
+// focal loss towards the IoU of the layer's box with the matched GT (quality_scores), else sigmoid focal loss on
+// binary labels (IoU ≥ pos_iou positive, < neg_iou negative, otherwise ignored).
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -48,6 +49,10 @@ struct FusionTrainConfig {
   double pose_sigma_max_m = 0.4;
   double yaw_sigma_max_deg = 0.4;
   int max_latency_frames = 2;
+  // Share of the ego samples trained without any pose error and with same-frame messages, so the network learns
+  // to trust exact peer boxes; the pose-uncertainty inputs (FusionConfig::align sigmas) are set per sample to the
+  // σ drawn for it (0 for these), as the replay sets them to the noise it applies.
+  double clean_fraction = 0.3;
   // GT used: vehicles with at least this many LiDAR returns (over all agents), inside the ego feature grid.
   int gt_min_points = 1;
   // Matching and loss.
@@ -58,6 +63,9 @@ struct FusionTrainConfig {
   double focal_gamma = 2.0;
   double box_weight = 2.0;
   double smooth_l1_beta = 1.0 / 9.0;
+  // Score targets: the IoU of each layer's refined box with its GT (quality focal loss; 0 for unmatched queries),
+  // so the score ranks boxes by localisation quality, which AP@0.7 rewards. false: binary labels (pos_iou/neg_iou).
+  bool quality_scores = true;
   // Optimisation.
   double lr = 1e-3;
   double weight_decay = 1e-4;
@@ -76,6 +84,7 @@ struct FusionTrainConfig {
     v("pose_sigma_max_m", pose_sigma_max_m, Range{0, 10});
     v("yaw_sigma_max_deg", yaw_sigma_max_deg, Range{0, 20});
     v("max_latency_frames", max_latency_frames, Range{0, 20});
+    v("clean_fraction", clean_fraction, Range{0, 1});
     v("gt_min_points", gt_min_points, Range{0, 1000});
     v("pos_iou", pos_iou, Range{0, 1});
     v("neg_iou", neg_iou, Range{0, 1});
@@ -84,6 +93,7 @@ struct FusionTrainConfig {
     v("focal_gamma", focal_gamma, Range{0, 10});
     v("box_weight", box_weight, Range{0, 100});
     v("smooth_l1_beta", smooth_l1_beta, Range{0, 10});
+    v("quality_scores", quality_scores);
     v("lr", lr, Range{1e-7, 1});
     v("weight_decay", weight_decay, Range{0, 1});
     v("steps", steps, Range{0, 10000000});

@@ -233,6 +233,14 @@ struct SimConfig {
 SimConfig preset(std::string_view name);
 std::vector<std::string> preset_names();
 
+// A compact fleet (OPV2V's setting: every connected agent within the 70 m communication range of the ego): the
+// CAVs spawn within 30 m of the focus intersection (highway: 90 m, where the lane slots near its merge are) and the
+// warm-up is 0.5 s, so they have not driven apart when the first frame is returned. The town, the traffic and the
+// sensors are unchanged. The presets spread the CAVs over 70-120 m and warm up for 6-10 s, so an ego hears one
+// peer or none in most frames. On the highway the RSU stands about 90 m from the ego and CAVs driving the other
+// way leave range: 1-2 peers there.
+void make_fleet_compact(SimConfig& cfg);
+
 // LiDAR presets: "hdl64", "vlp32", "os128", "rsu" (throws std::invalid_argument listing the names otherwise).
 LidarConfig lidar_preset(std::string_view name);
 
