@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "v2x/fusion/training.hpp"
 #include "v2x/sim/simulator.hpp"
@@ -105,16 +106,32 @@ TEST(FusionTraining, OverfitsATinyMultiAgentSetAndTheLossFalls) {
     previous = std::move(now);
   }
   ASSERT_GE(samples.size(), 2u);
-  FusionTrainer trainer(cfg, tcfg, 16, torch::kCPU);
-  const auto before = trainer.evaluate(samples, det.get());
-  ASSERT_GT(before.queries, 0);
-  for (int i = 0; i < 30; ++i) trainer.step(samples, det.get());
-  const auto after = trainer.evaluate(samples, det.get());
-  EXPECT_LT(after.anchor_loss, 0.7 * before.anchor_loss) << before.anchor_loss << " → " << after.anchor_loss;
-  // AttFuse: in this tiny town the peers' selected cells rarely overlap the ego's small grid, so its gradient is
-  // often zero here; only check that its loss path runs (the GPU run logs its training loss).
-  EXPECT_TRUE(std::isfinite(after.attn_loss));
-  EXPECT_GT(before.attn_loss, 0.0);
+  // Binary focal loss: the total falls. Quality focal loss: its score targets are the IoUs of the refined boxes,
+  // which rise as the boxes improve (the score term grows at first), so the box term must fall.
+  for (const bool quality : {false, true}) {
+    tcfg.quality_scores = quality;
+    torch::manual_seed(3);
+    FusionTrainer trainer(cfg, tcfg, 16, torch::kCPU);
+    const auto before = trainer.evaluate(samples, det.get());
+    ASSERT_GT(before.queries, 0);
+    for (int i = 0; i < 30; ++i) trainer.step(samples, det.get());
+    const auto after = trainer.evaluate(samples, det.get());
+    const std::string msg = "quality " + std::to_string(quality) + ": " + std::to_string(before.anchor_loss) +
+                            " (score " + std::to_string(before.anchor_score) + ", box " +
+                            std::to_string(before.anchor_box) + ") -> " + std::to_string(after.anchor_loss) +
+                            " (score " + std::to_string(after.anchor_score) + ", box " +
+                            std::to_string(after.anchor_box) + ")";
+    if (quality) {
+      EXPECT_LT(after.anchor_box, 0.7 * before.anchor_box) << msg;
+      EXPECT_TRUE(std::isfinite(after.anchor_score)) << msg;
+    } else {
+      EXPECT_LT(after.anchor_loss, 0.7 * before.anchor_loss) << msg;
+      // AttFuse: in this tiny town the peers' selected cells rarely overlap the ego's small grid, so its gradient
+      // is often zero here; only check that its loss path runs (the GPU run logs its training loss).
+      EXPECT_TRUE(std::isfinite(after.attn_loss));
+      EXPECT_GT(before.attn_loss, 0.0);
+    }
+  }
 }
 
 TEST(FusionTraining, QualityScoreLossPullsTheScoreTowardsTheRefinedBoxIoU) {

@@ -203,8 +203,9 @@ TEST(SimConfig, PresetsAreValid) {
 
 TEST(World, CompactFleetKeepsEveryConnectedAgentWithinCommRangeOfTheEgo) {
   // The presets spread the CAVs (70-120 m spawn radius, 6-10 s warm-up): an ego hears one peer or none in most
-  // frames. make_fleet_compact keeps the whole fleet within OpenCOOD's 70 m range for a 4 s scenario.
-  for (const char* town : {"urban", "suburban", "highway"}) {
+  // frames. make_fleet_compact keeps the whole fleet within OpenCOOD's 70 m range for a 4 s scenario in the grid
+  // towns (on the highway, CAVs on opposite carriageways part at ~55 m/s whatever the spawn: not asserted).
+  for (const char* town : {"urban", "suburban"}) {
     for (std::uint64_t seed : {9001u, 9002u, 9003u}) {
       SimConfig c = preset(town);
       make_fleet_compact(c);
