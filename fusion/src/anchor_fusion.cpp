@@ -91,6 +91,12 @@ AnchorQueries build_anchor_queries(const EgoInput& ego, const std::vector<Aligne
       peer_anchors.push_back({&a, &peer});
     }
   }
+  // A peer without pose error and latency (align σ 0, fresh message) is as trustworthy as the ego's own view.
+  auto exact = [&](const AlignedPeer& peer) {
+    const double sigma = peer.kind == kAgentRsu ? acfg.rsu_pose_sigma_m : acfg.pose_sigma_m;
+    return cfg.exact_peer_max_age_ms >= 0 && sigma <= 0 && acfg.pose_sigma_yaw_deg <= 0 &&
+           peer.age_s * 1e3 <= cfg.exact_peer_max_age_ms;
+  };
   // Merge peer anchors, most confident first, so the strongest box survives.
   std::vector<std::size_t> order(peer_anchors.size());
   std::iota(order.begin(), order.end(), 0);
@@ -116,8 +122,9 @@ AnchorQueries build_anchor_queries(const EgoInput& ego, const std::vector<Aligne
     }
     Query& q = qs[best];
     // The ego's confident box is kept (no pose error, no latency); a weak ego proposal is usually the ego's poor
-    // view of the object, so the most confident box wins then (cfg.ego_box_score_min).
-    const bool ego_box = q.src[kAgentEgo] != 0 && q.ego_score >= cfg.ego_box_score_min;
+    // view of the object, so the most confident box wins then (cfg.ego_box_score_min), as it always does against
+    // an exact peer.
+    const bool ego_box = q.src[kAgentEgo] != 0 && q.ego_score >= cfg.ego_box_score_min && !exact(*peer_anchors[oi].peer);
     if (!ego_box && a.score > q.score) q.box = a.box;
     q.score = std::max(q.score, a.score);
     q.src[kind] = 1;

@@ -138,6 +138,30 @@ TEST(AnchorFusion, MergedQueryKeepsTheMostConfidentSourcesBox) {
   EXPECT_NEAR(q.q_score[1].item<float>(), 0.99f, 1e-6);
 }
 
+TEST(AnchorFusion, ExactPeerCompetesOnScoreAloneAgainstTheEgosConfidentBox) {
+  // The car at (14, -4): the ego proposes it at 0.8 (≥ ego_box_score_min), the peer at 0.99 with a box 0.7 m off.
+  Frame f = make_frame(true);
+  const Pose T_world_peer = planar_pose(25, 3, 0, 0.5);
+  f.peers[0].msg.anchors[1].box = car(14.7, -3.5).transformed(T_world_peer.inverse());
+  f.peers[0].msg.anchors[1].score = 0.99f;
+  f.peers[0].age_ns = 0;  // same-frame message
+  auto box_x = [&](const FusionConfig& cfg) {
+    FusionStats st;
+    const auto aligned = align_peers(f.ego(), f.peers, cfg.align, requirements_from(f.ego()), &st);
+    EXPECT_EQ(aligned.size(), 1u);
+    return build_anchor_queries(f.ego(), aligned, cfg).q_box[1][0].item<float>();
+  };
+  FusionConfig cfg;  // default: senders' poses uncertain (σ 0.2 m / 0.2°): the ego's box is kept
+  EXPECT_NEAR(box_x(cfg), 14.f, 1e-3);
+  cfg.align.pose_sigma_m = cfg.align.rsu_pose_sigma_m = cfg.align.pose_sigma_yaw_deg = 0;  // exact poses
+  EXPECT_NEAR(box_x(cfg), 14.7f, 1e-3);  // the more confident peer box wins
+  cfg.anchor.exact_peer_max_age_ms = -1;  // no peer is exact
+  EXPECT_NEAR(box_x(cfg), 14.f, 1e-3);
+  cfg.anchor.exact_peer_max_age_ms = 50;
+  f.peers[0].age_ns = 100'000'000;  // a 100 ms old message: the objects have moved
+  EXPECT_NEAR(box_x(cfg), 14.f, 1e-3);
+}
+
 TEST(AnchorFusion, InjectedBadPeerNeverMakesTheResultWorseThanNoFusion) {
   Frame f = make_frame(true);
   f.peers[0].msg.T_world_lidar = f.peers[0].msg.T_world_lidar * planar_pose(20, 0, 0, 0);

@@ -3,7 +3,8 @@
 //
 // Queries: the ego's proposals ∪ the peers' anchors in the ego frame; a peer anchor that describes an object
 // already queried (centre within merge_dist_m or BEV IoU ≥ merge_iou) is merged into that query: the ego's box
-// is kept when the ego proposed it with score ≥ ego_box_score_min, else the most confident source's box; the
+// is kept when the ego proposed it with score ≥ ego_box_score_min and the peer is not exact (no pose σ, fresh;
+// exact_peer_max_age_ms), else the most confident source's box; the
 // score is the maximum; the sources are recorded. Query input: its anchor feature ‖ the ego map at its centre
 // ‖ which agents proposed it ‖ logit(score) ‖ log box size.
 // Keys, per query (K = 9 · (1 + P) + anchor_keys, P = peers used this frame):

@@ -96,6 +96,9 @@ struct AnchorFusionConfig {
   // message age); otherwise the most confident source's box, as late fusion's NMS would (docs/results.md,
   // "Merge rule"). 0 = always the ego's box when it has one; 1 = always the most confident box.
   double ego_box_score_min = 0.3;
+  // An exact peer (its pose σ in align is 0 and its message at most this old) carries no pose error: its box
+  // competes on score alone, as if ego_box_score_min were 1. < 0: no peer is exact.
+  double exact_peer_max_age_ms = 50.0;
   int max_queries = 160;
   // Output: scores after the last layer, then decode.score_threshold / nms_iou / max_detections.
   template <class V>
@@ -113,6 +116,7 @@ struct AnchorFusionConfig {
     v("merge_dist_m", merge_dist_m, Range{0, 20});
     v("merge_iou", merge_iou, Range{0, 1});
     v("ego_box_score_min", ego_box_score_min, Range{0, 1});
+    v("exact_peer_max_age_ms", exact_peer_max_age_ms, Range{-1, 60000});
     v("max_queries", max_queries, Range{1, 100000});
   }
   void check(const std::string& file) const {
