@@ -25,11 +25,11 @@ mkdir -p "$OUT"
 rm -rf "$OUT/data"
 
 echo "== 1. simulator: urban town, seed 9001 (held out from training), $FRAMES frames"
-"$SIM" generate --config config/sim/urban.yaml --seed 9001 --frames "$FRAMES" --out "$OUT/data"
+"$SIM" generate --config config/sim/urban.yaml --seed 9001 --frames "$FRAMES" --out "$OUT/data" --compact-fleet
 "$REPLAY" --dataset "$OUT/data" --format opv2v --list --summary-only
 
 echo "== 2. bird's-eye view of frame 10 → $OUT/bev.png"
-"$SIM" render --config config/sim/urban.yaml --seed 9001 --frame 10 --out "$OUT/bev.png"
+"$SIM" render --config config/sim/urban.yaml --seed 9001 --frame 10 --out "$OUT/bev.png" --compact-fleet
 
 if "$REPLAY" --help | grep -q -- '--fusion'; then
   echo "== 3. replay with the shipped detector (ego view; 4 agents incl. 1 RSU)"

@@ -100,6 +100,7 @@ apps::ReplayConfig replay_config_from(const po::variables_map& vm) {
   if (vm.count("frames")) cfg.max_frames = vm["frames"].as<std::int64_t>();
   if (vm.count("seed")) cfg.seed = vm["seed"].as<std::uint64_t>();
   if (vm.count("threads")) node.num_threads = vm["threads"].as<int>();
+  apps::set_fusion_pose_sigmas(cfg);
   validate_config(cfg, "command line");
   return cfg;
 }

@@ -155,16 +155,16 @@ void write_bev_png(const std::string& file, const PointCloud& cloud, const std::
   std::filesystem::rename(tmp, target);
 }
 
+void set_fusion_pose_sigmas(ReplayConfig& cfg) {
+  auto& align = cfg.node.fusion_config.align;
+  align.pose_sigma_m = align.rsu_pose_sigma_m = cfg.pose_noise.xy_m;
+  align.pose_sigma_yaw_deg = cfg.pose_noise.yaw_deg;
+}
+
 detection::EvalReport run_replay(const sensors::CoopDataset& ds, const ReplayConfig& cfg_in, const ReplayResources& res,
                                  const ReplayOutputs& out) {
   ReplayConfig cfg = cfg_in;
   validate_config(cfg);
-  // The fusers are told the localisation error the replay applies, as a localisation system reports its
-  // covariance: the anchor fusion's pose-uncertainty encoding then sees 0 on exact poses and σ under noise. The
-  // replay perturbs RSU poses as much as vehicle poses.
-  auto& align = cfg.node.fusion_config.align;
-  align.pose_sigma_m = align.rsu_pose_sigma_m = cfg.pose_noise.xy_m;
-  align.pose_sigma_yaw_deg = cfg.pose_noise.yaw_deg;
   if (!res.perception || !res.make_fuser) throw std::invalid_argument("run_replay: perception and make_fuser needed");
   const std::string format = ds.format();
   if (format == "kitti" && cfg.node.fusion != fusion::FusionMethod::None)

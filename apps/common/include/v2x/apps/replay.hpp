@@ -41,6 +41,12 @@ struct ReplayOutputs {
   std::string dataset_name; // recorded in the report's extra
 };
 
+// Tells the fusers the localisation error the replay applies, as a localisation system reports its covariance:
+// node.fusion_config.align's pose sigmas (vehicles and RSUs: the replay perturbs both alike) := pose_noise. The
+// anchor fusion's uncertainty encoding then sees 0 on exact poses and σ under noise, and its merge rule treats
+// fresh peers with exact poses as exact (fusion/config.hpp). Call before building the fusers from cfg.node.
+void set_fusion_pose_sigmas(ReplayConfig& cfg);
+
 // Runs the replay and returns the report (also written to outputs.report_path). Frames that fail to load are
 // skipped and counted (extra.frames_skipped). Throws std::runtime_error / ConfigError on setup errors only.
 detection::EvalReport run_replay(const sensors::CoopDataset& dataset, const ReplayConfig& cfg,
