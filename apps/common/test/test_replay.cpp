@@ -190,6 +190,19 @@ TEST(Replay, PoseNoiseIsSeededAndZeroNoiseIsExact) {
   EXPECT_NEAR(std::sqrt(sxx / N), 0.2, 0.02);
 }
 
+TEST(Replay, FusersAreToldThePoseNoiseTheReplayApplies) {
+  ReplayConfig cfg;  // a node's defaults assume σ 0.2 m / 0.2° for vehicles, 0.02 m for RSUs
+  set_fusion_pose_sigmas(cfg);  // a clean replay: exact poses for every agent
+  EXPECT_EQ(cfg.node.fusion_config.align.pose_sigma_m, 0.0);
+  EXPECT_EQ(cfg.node.fusion_config.align.rsu_pose_sigma_m, 0.0);
+  EXPECT_EQ(cfg.node.fusion_config.align.pose_sigma_yaw_deg, 0.0);
+  cfg.pose_noise = PoseNoiseConfig{0.3, 0.5};  // RSU poses are perturbed as much as vehicle poses
+  set_fusion_pose_sigmas(cfg);
+  EXPECT_EQ(cfg.node.fusion_config.align.pose_sigma_m, 0.3);
+  EXPECT_EQ(cfg.node.fusion_config.align.rsu_pose_sigma_m, 0.3);
+  EXPECT_EQ(cfg.node.fusion_config.align.pose_sigma_yaw_deg, 0.5);
+}
+
 TEST(Replay, SkipsFramesThatFailToLoad) {
   FakeDataset ds(1, 3);
   ds.broken = 1;
