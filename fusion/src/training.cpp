@@ -69,6 +69,13 @@ torch::Tensor boxes_tensor(const std::vector<Box3D>& bs) {
   }
   return t;
 }
+// Row [x, y, z, l, w, h, yaw] of a (N, 7) float box tensor → Box3D.
+Box3D box_from_row(const float* v) {
+  Box3D b;
+  b.center = {v[0], v[1], v[2]};
+  b.l_m = v[3], b.w_m = v[4], b.h_m = v[5], b.yaw_rad = v[6];
+  return b;
+}
 }  // namespace
 
 FusionSample make_fusion_sample(const EgoInput& ego, const std::vector<PeerInput>& peers, const std::vector<Box3D>& gt,
@@ -87,9 +94,7 @@ FusionSample make_fusion_sample(const EgoInput& ego, const std::vector<PeerInput
   float* gb = s.gt_box.data_ptr<float>();
   bool* rm = s.reg_mask.data_ptr<bool>();
   for (std::int64_t n = 0; n < N; ++n) {
-    Box3D q;
-    q.center = {qb[n * 7], qb[n * 7 + 1], qb[n * 7 + 2]};
-    q.l_m = qb[n * 7 + 3], q.w_m = qb[n * 7 + 4], q.h_m = qb[n * 7 + 5], q.yaw_rad = qb[n * 7 + 6];
+    const Box3D q = box_from_row(qb + n * 7);
     double best = 0;
     int bi = -1;
     for (std::size_t g = 0; g < gt.size(); ++g) {
@@ -148,15 +153,9 @@ torch::Tensor rowwise_bev_iou(const torch::Tensor& boxes, const torch::Tensor& t
   const float* gp = g.data_ptr<float>();
   const bool* mp = m.data_ptr<bool>();
   float* o = out.data_ptr<float>();
-  auto box = [](const float* v) {
-    Box3D x;
-    x.center = {v[0], v[1], v[2]};
-    x.l_m = v[3], x.w_m = v[4], x.h_m = v[5], x.yaw_rad = v[6];
-    return x;
-  };
   for (std::int64_t i = 0; i < b.size(0); ++i) {
     if (!mp[i]) continue;
-    const Box3D x = box(bp + i * 7), y = box(gp + i * 7);
+    const Box3D x = box_from_row(bp + i * 7), y = box_from_row(gp + i * 7);
     if (!(x.l_m > 0 && x.w_m > 0 && std::isfinite(x.center.x()) && std::isfinite(x.center.y()))) continue;
     o[i] = static_cast<float>(bev_iou(x, y));
   }
